@@ -1,0 +1,139 @@
+"""An httpx transport over aiohttp's connection pool.
+
+httpx keeps its API (users inject their own `httpx.AsyncClient`, tests mock
+with respx), but httpcore's pool slows down as concurrency rises (a quadratic
+connection scan, encode/httpx#3215): at 32 requests in flight it serves a tenth
+of what aiohttp does. This transport hands the wire to aiohttp and reads each
+body whole, so a cancelled request always gives its connection back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from types import TracebackType
+
+import aiohttp
+import httpx
+
+from ._errors import ClientStateError
+
+__all__ = ["AiohttpTransport"]
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """`httpx.AsyncBaseTransport` sending through one `aiohttp.ClientSession`.
+
+    The session is created on the first request, inside the running loop, and
+    is bound to that loop: using it from another loop is a clear error instead
+    of "Event loop is closed" deep inside a socket.
+    """
+
+    def __init__(
+        self,
+        *,
+        limits: httpx.Limits | None = None,
+        verify: ssl.SSLContext | bool = True,
+        trust_env: bool = True,
+    ) -> None:
+        self._limits = limits or httpx.Limits()
+        self._verify = verify
+        self._trust_env = trust_env
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+        #: Requests between send and body read; zero once everything settled.
+        self.open_requests = 0
+
+    def _get_session(self) -> aiohttp.ClientSession:
+        loop = asyncio.get_running_loop()
+        if self._session is not None:
+            if loop is not self._loop:
+                raise ClientStateError(
+                    "this client's connection pool belongs to another event loop; "
+                    "create one client per event loop (e.g. inside the coroutine given to "
+                    "asyncio.run)"
+                )
+            return self._session
+        if self._closed:
+            raise ClientStateError("Cannot send a request, as the transport has been closed.")
+        verify: ssl.SSLContext | bool = self._verify
+        if verify is True:
+            verify = httpx.create_ssl_context()
+        connector = aiohttp.TCPConnector(
+            limit=self._limits.max_connections or 0,
+            limit_per_host=0,
+            keepalive_timeout=self._limits.keepalive_expiry or 15.0,
+            ssl=verify,
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            trust_env=self._trust_env,
+            auto_decompress=False,  # httpx decodes Content-Encoding itself
+            skip_auto_headers=("User-Agent", "Accept-Encoding"),
+        )
+        self._loop = loop
+        return self._session
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        session = self._get_session()
+        timeout = request.extensions.get("timeout", {})
+        client_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=timeout.get("pool"),
+            sock_connect=timeout.get("connect"),
+            sock_read=timeout.get("read"),
+        )
+        body = await request.aread()
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+        self.open_requests += 1
+        try:
+            async with session.request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,
+                timeout=client_timeout,
+                compress=None,
+            ) as response:
+                content = await response.read()
+                return httpx.Response(
+                    status_code=response.status,
+                    headers=response.raw_headers,
+                    content=content,
+                    request=request,
+                    extensions={"http_version": b"HTTP/1.1"},
+                )
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):
+                raise httpx.ConnectTimeout(_describe(exc), request=request) from None
+            raise httpx.ReadTimeout(_describe(exc), request=request) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise httpx.ConnectError(_describe(exc), request=request) from None
+        except aiohttp.InvalidURL:
+            raise httpx.UnsupportedProtocol("invalid URL", request=request) from None
+        except (aiohttp.ClientError, OSError) as exc:
+            raise httpx.ReadError(_describe(exc), request=request) from None
+        finally:
+            self.open_requests -= 1
+
+    async def aclose(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc_value: BaseException | None = None,
+        traceback: TracebackType | None = None,
+    ) -> None:
+        await self.aclose()
+
+
+def _describe(exc: BaseException) -> str:
+    # aiohttp messages can name the URL (query string included): keep the class and errno only.
+    detail = getattr(exc, "os_error", None) or getattr(exc, "strerror", None)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__

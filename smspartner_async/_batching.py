@@ -1,0 +1,281 @@
+"""Any number of (phone, id) pairs -> 500-pair calls, a bounded number in flight -> one result each.
+
+- A task is created only when a slot is free (no thousand pending tasks, no
+  pool timeouts), and the input is read only as fast as slots free up.
+- Results are matched to inputs by (E.164 phone, message id), not by position:
+  nothing promises the API keeps the order or echoes numbers as sent.
+- Duplicate pairs are queried once: across the whole input for
+  `multi_status`, within each chunk for the streaming form (which must not
+  remember every pair it has seen).
+- Errors that no chunk can escape (bad key, IP not authorised) raise at once
+  and cancel the rest. Any other chunk failure, after retries, becomes
+  `ok=False` results for that chunk's pairs, unless `fail_fast` is asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+)
+from typing import Any, TypeAlias, TypeVar
+
+import attrs
+import cattrs
+
+from ._endpoints import LIST_KEY, MULTI_STATUS
+from ._errors import FATAL_ERRORS, InvalidInputError, ResponseFormatError, SMSPartnerError
+from ._models import MultiStatusResult
+from ._phone import normalize_message_id, normalize_phone
+from ._transport import Sender
+
+__all__ = ["MAX_BATCH", "Pair", "Pairs", "Progress", "run_windowed"]
+
+MAX_BATCH = 500
+
+Key: TypeAlias = tuple[str, int]
+Pair: TypeAlias = tuple[str, int | str]
+Pairs: TypeAlias = Iterable[Pair] | AsyncIterable[Pair]
+#: Called after each chunk with (pairs done, total pairs or None when the input is lazy).
+Progress: TypeAlias = Callable[[int, int | None], None]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+async def run_windowed(
+    items: AsyncIterator[T] | Iterable[T],
+    worker: Callable[[T], Awaitable[R]],
+    limit: int,
+    *,
+    ordered: bool,
+) -> AsyncGenerator[R, None]:
+    """`worker(item)` for each item, at most `limit` at once, yielded in input or completion order.
+
+    The next item is read and its task created only when a slot is free. On
+    the first exception, or when the consumer stops early, every task still in
+    flight is cancelled and awaited before this generator finishes.
+    """
+    source = aiter(items) if isinstance(items, AsyncIterator) else _aiter_sync(items)
+    running: deque[asyncio.Task[R]] = deque()
+    exhausted = False
+    try:
+        while True:
+            while not exhausted and len(running) < limit:
+                try:
+                    item = await anext(source)
+                except StopAsyncIteration:
+                    exhausted = True
+                else:
+                    running.append(asyncio.ensure_future(worker(item)))
+            if not running:
+                return
+            if ordered:
+                task = running[0]
+                await asyncio.wait((task,))
+                running.popleft()
+            else:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                task = done.pop()
+                running.remove(task)
+            yield task.result()
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+        close = getattr(source, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def _aiter_sync(items: Iterable[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
+
+
+@attrs.define(slots=True)
+class Chunk:
+    """Up to `batch_size` distinct keys; `positions[i]` is an input index or a list of them."""
+
+    keys: list[Key] = attrs.field(factory=list)
+    positions: list[int | list[int]] = attrs.field(factory=list)
+    lookup: dict[Key, int] = attrs.field(factory=dict)
+    size: int = 0  # input pairs, duplicates included
+
+
+def validate_pair(pair: object, index: int, region: str) -> Key:
+    phone: object
+    message_id: object
+    try:
+        phone, message_id = pair  # type: ignore[misc]
+    except (TypeError, ValueError):
+        raise InvalidInputError(
+            "each pair must be (phone_number, message_id)", value=pair, index=index
+        ) from None
+    return normalize_phone(phone, region, index=index), normalize_message_id(
+        message_id, index=index
+    )
+
+
+def validate_all(pairs: Iterable[Pair], region: str) -> list[Key]:
+    """Every pair checked before anything is sent; the first bad one raises, naming its index."""
+    return [validate_pair(pair, index, region) for index, pair in enumerate(pairs)]
+
+
+def chunks_of(keys: list[Key], batch_size: int) -> tuple[list[Chunk], dict[int, int]]:
+    """Chunks of distinct keys over the whole input, and {duplicate index: first index}."""
+    first: dict[Key, int] = {}
+    duplicates: dict[int, int] = {}
+    chunks: list[Chunk] = []
+    chunk = Chunk()
+    for index, key in enumerate(keys):
+        seen = first.setdefault(key, index)
+        if seen != index:
+            duplicates[index] = seen
+            continue
+        chunk.lookup[key] = len(chunk.keys)
+        chunk.keys.append(key)
+        chunk.positions.append(index)
+        chunk.size += 1
+        if len(chunk.keys) == batch_size:
+            chunks.append(chunk)
+            chunk = Chunk()
+    if chunk.keys:
+        chunks.append(chunk)
+    return chunks, duplicates
+
+
+async def stream_chunks(pairs: Pairs, batch_size: int, region: str) -> AsyncGenerator[Chunk, None]:
+    """Chunks read lazily from any iterable; duplicates folded within each chunk only."""
+    chunk = Chunk()
+    index = 0
+    async for pair in _as_async(pairs):
+        key = validate_pair(pair, index, region)
+        slot = chunk.lookup.get(key)
+        if slot is None:
+            chunk.lookup[key] = len(chunk.keys)
+            chunk.keys.append(key)
+            chunk.positions.append(index)
+        else:
+            held = chunk.positions[slot]
+            chunk.positions[slot] = [*held, index] if isinstance(held, list) else [held, index]
+        chunk.size += 1
+        index += 1
+        if len(chunk.keys) == batch_size:
+            yield chunk
+            chunk = Chunk()
+    if chunk.keys:
+        yield chunk
+
+
+async def _as_async(pairs: Pairs) -> AsyncIterator[Pair]:
+    if isinstance(pairs, AsyncIterable):
+        async for pair in pairs:
+            yield pair
+    else:
+        for pair in pairs:
+            yield pair
+
+
+class ChunkFetcher:
+    """One multi-status call for a chunk -> one result per key, in chunk order."""
+
+    def __init__(
+        self, sender: Sender, converter: cattrs.Converter, region: str, *, fail_fast: bool
+    ) -> None:
+        self._sender = sender
+        self._structure = converter.get_structure_hook(MultiStatusResult)
+        self._region = region
+        self._fail_fast = fail_fast
+
+    async def __call__(self, chunk: Chunk) -> list[MultiStatusResult]:
+        payload = {
+            "SMSStatut_List": [{"phoneNumber": p, "messageId": m} for p, m in chunk.keys],
+        }
+        try:
+            return await self._sender.call(
+                MULTI_STATUS,
+                lambda record: self._match(chunk, record),
+                payload=payload,
+                pairs=len(chunk.keys),
+            )
+        except FATAL_ERRORS:
+            raise
+        except SMSPartnerError as exc:
+            if self._fail_fast:
+                raise
+            exc.__traceback__ = None  # results outlive the call; do not pin its frames
+            return [
+                _failed(key, _first(pos), exc)
+                for key, pos in zip(chunk.keys, chunk.positions, strict=True)
+            ]
+
+    def _match(self, chunk: Chunk, record: dict[str, Any]) -> list[MultiStatusResult]:
+        items = record.get(LIST_KEY)
+        if not isinstance(items, list):
+            raise ResponseFormatError(f"the answer has no {LIST_KEY} list")
+        lookup = chunk.lookup
+        results: list[MultiStatusResult | None] = [None] * len(chunk.keys)
+        structure = self._structure
+        for item in items:
+            slot = self._slot_of(item, lookup)
+            if slot is None or results[slot] is not None:
+                continue  # not asked for, or answered twice: the first answer stands
+            phone, message_id = chunk.keys[slot]
+            # Our E.164 string, not the echo: one string object per pair, and a stable key.
+            item["phoneNumber"], item["messageId"] = phone, message_id
+            item["_index"] = _first(chunk.positions[slot])
+            try:
+                results[slot] = structure(item, MultiStatusResult)
+            except (ValueError, TypeError) as exc:
+                error = ResponseFormatError(f"malformed item in the answer: {exc}")
+                results[slot] = _failed(chunk.keys[slot], _first(chunk.positions[slot]), error)
+        missing = ResponseFormatError("the API's answer left this pair out")
+        return [
+            result if result is not None else _failed(key, _first(pos), missing)
+            for result, key, pos in zip(results, chunk.keys, chunk.positions, strict=True)
+        ]
+
+    def _slot_of(self, item: object, lookup: dict[Key, int]) -> int | None:
+        if not isinstance(item, dict):
+            return None
+        phone = item.get("phoneNumber") or item.get("number")
+        raw_id = item.get("messageId", item.get("message_id"))
+        try:
+            message_id = raw_id if type(raw_id) is int else normalize_message_id(raw_id)
+        except InvalidInputError:
+            return None
+        slot = lookup.get((phone, message_id))  # type: ignore[arg-type]
+        if slot is None and isinstance(phone, str):
+            try:
+                slot = lookup.get((normalize_phone(phone, self._region), message_id))
+            except InvalidInputError:
+                return None
+        return slot
+
+
+def _first(position: int | list[int]) -> int:
+    return position[0] if isinstance(position, list) else position
+
+
+def _failed(key: Key, index: int, error: SMSPartnerError) -> MultiStatusResult:
+    code = getattr(error, "code", None)
+    return MultiStatusResult(key[0], key[1], ok=False, code=code, index=index, error=error)
+
+
+def expand(chunk: Chunk, results: list[MultiStatusResult]) -> Iterable[MultiStatusResult]:
+    """One result per input position of the chunk (duplicates get their own index)."""
+    for result, position in zip(results, chunk.positions, strict=True):
+        if isinstance(position, list):
+            yield result
+            for index in position[1:]:
+                yield attrs.evolve(result, index=index)
+        else:
+            yield result

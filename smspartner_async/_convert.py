@@ -1,0 +1,250 @@
+"""The cattrs converter: wire records (JSON or XML, any documented spelling) -> models.
+
+One converter, kept apart from the models. Value parsers absorb the variants
+the API documents (`stopSms` as `false` or `"0"`, dates as Paris local time or
+epoch seconds, ids as numbers or strings). Field renames come from each field's
+`aliases` metadata through a hook factory that generates one flat function per
+class, without cattrs' detailed validation: a bad value raises `ValueError` or
+`TypeError`, which the endpoint layer turns into `ResponseFormatError`.
+"""
+
+from __future__ import annotations
+
+import functools
+import linecache
+import sys
+import types
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar, Union, get_args, get_origin
+from zoneinfo import ZoneInfo
+
+import attrs
+import cattrs
+
+from ._models import BulkStatus, DeliveryStatus, MessageStatus, MultiStatusResult, RecipientStatus
+from ._models import TagPage as TagPage
+from ._phone import DEFAULT_REGION, normalize_phone
+
+__all__ = ["PARIS", "make_converter", "parse_bool", "parse_date", "parse_int", "parse_status"]
+
+T = TypeVar("T")
+PARIS = ZoneInfo("Europe/Paris")
+
+_MODELS = (MessageStatus, MultiStatusResult, RecipientStatus, BulkStatus, TagPage)
+for _model in _MODELS:
+    attrs.resolve_types(_model)
+
+_STATUS_BY_TEXT = {
+    "delivered": DeliveryStatus.DELIVERED,
+    "not delivered": DeliveryStatus.NOT_DELIVERED,
+    "waiting": DeliveryStatus.WAITING,
+    "ko": DeliveryStatus.FAILED,
+}
+_CACHE_LIMIT = 4096
+_status_cache: dict[str, DeliveryStatus] = {}
+_date_cache: dict[object, datetime | None] = {}
+
+
+def parse_status(value: object, _: object = None) -> DeliveryStatus:
+    """Case-insensitive; any undocumented text is UNKNOWN, never an error."""
+    if not isinstance(value, str):
+        raise TypeError(f"status must be text, not {type(value).__name__}")
+    hit = _status_cache.get(value)
+    if hit is not None:
+        return hit
+    status = _STATUS_BY_TEXT.get(" ".join(value.split()).lower(), DeliveryStatus.UNKNOWN)
+    if len(_status_cache) < _CACHE_LIMIT:
+        _status_cache[value] = status
+    return status
+
+
+def parse_status_text(value: object, _: object = None) -> str:
+    # Interned: a million results share a handful of status strings.
+    return sys.intern(parse_str(value).strip())
+
+
+def parse_bool(value: object, _: object = None) -> bool:
+    if value is True or value is False:
+        return value
+    if isinstance(value, int):
+        if value in (0, 1):
+            return bool(value)
+    elif isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("0", "false", ""):
+            return False
+        if text in ("1", "true"):
+            return True
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+def parse_int(value: object, _: object = None) -> int:
+    if type(value) is int:
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit():
+            return int(text)
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ValueError(f"not an integer: {value!r}")
+
+
+def parse_str(value: object, _: object = None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"expected text, not {type(value).__name__}")
+
+
+def parse_decimal(value: object, _: object = None) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"expected a number, not {type(value).__name__}")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise ValueError(f"not a number: {value!r}") from None
+    if not number.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return number
+
+
+def parse_date(value: object, _: object = None) -> datetime | None:
+    """Epoch seconds (number or digits) as UTC; `YYYY-MM-DD HH:MM:SS` as Paris time.
+
+    Empty and zero mean "no date yet" (a message still waiting).
+    """
+    try:
+        hit = _date_cache[value]
+    except (KeyError, TypeError):
+        pass
+    else:
+        return hit
+    date = _parse_date(value)
+    if len(_date_cache) >= _CACHE_LIMIT:
+        _date_cache.clear()
+    _date_cache[value] = date
+    return date
+
+
+def _parse_date(value: object) -> datetime | None:
+    if isinstance(value, bool):
+        raise TypeError("a date cannot be a boolean")
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text.isascii() and text.isdigit():
+            value = int(text)
+        else:
+            parsed = datetime.fromisoformat(text)
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=PARIS)
+    if isinstance(value, int | float):
+        if value == 0:
+            return None
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError) as exc:
+            raise ValueError(f"epoch out of range: {value!r}") from exc
+    raise TypeError(f"expected a date, not {type(value).__name__}")
+
+
+def _missing(name: str) -> ValueError:
+    return ValueError(f"missing field {name!r}")
+
+
+def _strip_optional(tp: Any) -> Any:
+    if get_origin(tp) in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _list_hook(item_hook: Callable[[Any, Any], Any], item_type: Any) -> Callable[[Any, Any], Any]:
+    def structure_list(value: Any, _: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, not {type(value).__name__}")
+        return [item_hook(item, item_type) for item in value]
+
+    return structure_list
+
+
+def _make_attrs_hook(
+    conv: cattrs.Converter, cls: type[Any], phone_hook: Callable[[Any, Any], str]
+) -> Callable[[Any, Any], Any]:
+    """Generate `structure(record) -> cls` reading each field from its aliases."""
+    env: dict[str, Any] = {"cls": cls, "_missing": _missing, "Mapping": Mapping}
+    lines = [
+        "def structure(d, _):",
+        "    if not isinstance(d, dict):",
+        "        raise TypeError('expected an object, not ' + type(d).__name__)",
+        "    g = d.get",
+    ]
+    args = []
+    for i, field in enumerate(attrs.fields(cls)):
+        aliases: tuple[str, ...] = field.metadata.get("aliases", ())
+        default = field.default
+        if not aliases:
+            env[f"d{i}"] = default
+            args.append(f"d{i}")
+            continue
+        tp = _strip_optional(field.type)
+        if field.name == "phone_number":
+            hook: Callable[[Any, Any], Any] = phone_hook
+        elif field.name == "status_text":
+            hook = parse_status_text
+        elif get_origin(tp) is list:
+            (item_type,) = get_args(tp)
+            hook = _list_hook(conv.get_structure_hook(item_type), item_type)
+        else:
+            hook = conv.get_structure_hook(tp)
+        env[f"h{i}"], env[f"t{i}"] = hook, tp
+        fetch = f"g({aliases[0]!r})"
+        for alias in aliases[1:]:
+            fetch = f"{fetch}\n    if v{i} is None: v{i} = g({alias!r})"
+        lines.append(f"    v{i} = {fetch}")
+        if default is attrs.NOTHING:
+            lines.append(f"    if v{i} is None: raise _missing({aliases[0]!r})")
+            lines.append(f"    v{i} = h{i}(v{i}, t{i})")
+        else:
+            env[f"d{i}"] = default
+            lines.append(f"    v{i} = d{i} if v{i} is None else h{i}(v{i}, t{i})")
+        args.append(f"v{i}")
+    lines.append(f"    return cls({', '.join(args)})")
+    source = "\n".join(lines) + "\n"
+    filename = f"<smspartner_async structure {cls.__qualname__}>"
+    # Keep the source for tracebacks, as attrs and cattrs do for generated code.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec"), env)  # noqa: S102 - generated from our own models
+    structure: Callable[[Any, Any], Any] = env["structure"]
+    return structure
+
+
+@functools.cache
+def make_converter(default_region: str = DEFAULT_REGION) -> cattrs.Converter:
+    """The converter for one default region (national numbers become E.164 with it)."""
+    conv = cattrs.Converter(detailed_validation=False)
+
+    def phone_hook(value: Any, _: Any) -> str:
+        text = parse_str(value).strip()
+        if text.startswith("+"):
+            return text
+        try:
+            return normalize_phone(text, default_region)
+        except ValueError:
+            return text  # keep what the API said; matching falls back on it
+
+    conv.register_structure_hook(bool, parse_bool)
+    conv.register_structure_hook(int, parse_int)
+    conv.register_structure_hook(str, parse_str)
+    conv.register_structure_hook(Decimal, parse_decimal)
+    conv.register_structure_hook(datetime, parse_date)
+    conv.register_structure_hook(DeliveryStatus, parse_status)
+    conv.register_structure_hook_factory(
+        lambda t: t in _MODELS, lambda t: _make_attrs_hook(conv, t, phone_hook)
+    )
+    return conv

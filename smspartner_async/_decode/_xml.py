@@ -1,0 +1,82 @@
+"""Positional XML answers (`_format=xml`) -> the dicts the JSON form gives.
+
+The XML is untrusted: no DTD, no entities, no network, no huge trees. The API
+never sends a DOCTYPE, so any document that has one is refused before lxml
+sees it, which also rules out billion-laughs and XXE payloads.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import attrs
+from lxml import etree
+
+from .._errors import ResponseFormatError
+
+__all__ = ["XmlLayout", "decode_xml"]
+
+_ERROR_KEYS = ("success", "code", "message")
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+@attrs.frozen
+class XmlLayout:
+    """The JSON keys an endpoint's XML entries stand for, in order.
+
+    `list_key` names the entry holding a list of records; each record's entries
+    follow `item_keys` (a failed multi-status record stops early, after 5).
+    """
+
+    keys: tuple[str, ...]
+    list_key: str | None = None
+    item_keys: tuple[str, ...] = ()
+
+
+def _parser() -> etree.XMLParser:
+    # A parser per call: lxml parsers are not shareable across threads, and this costs ~2 us.
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        collect_ids=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def _text(element: Any) -> str:
+    return (element.text or "").strip()
+
+
+def decode_xml(body: bytes, layout: XmlLayout) -> dict[str, Any]:
+    if _DOCTYPE.search(body):
+        raise ResponseFormatError("the API sent XML with a DTD, refused", body=body)
+    try:
+        root = etree.fromstring(body, _parser())
+    except (etree.XMLSyntaxError, ValueError):
+        kind = "an empty answer" if not body.strip() else "XML that does not parse"
+        raise ResponseFormatError(f"the API sent {kind}", body=body) from None
+    if root is None or root.tag != "result":
+        raise ResponseFormatError("the API sent XML without a <result> root", body=body)
+    entries = list(root)
+    if any(e.tag != "entry" for e in entries):
+        raise ResponseFormatError("unexpected element in the API's XML", body=body)
+    keys = _ERROR_KEYS if entries and _text(entries[0]).lower() == "false" else layout.keys
+    record: dict[str, Any] = {}
+    for key, entry in zip(keys, entries, strict=False):
+        if key == layout.list_key:
+            record[key] = [_item(item, layout.item_keys) for item in entry]
+        elif len(entry):
+            raise ResponseFormatError(f"unexpected nested entries for {key!r}", body=body)
+        else:
+            record[key] = _text(entry)
+    return record
+
+
+def _item(item: Any, keys: tuple[str, ...]) -> dict[str, str]:
+    # Extra trailing entries (fields the API may add) are ignored, like unknown JSON keys.
+    return {key: (value.text or "").strip() for key, value in zip(keys, item, strict=False)}

@@ -1,0 +1,205 @@
+"""The exception tree, and the table from the API's error codes to it.
+
+    SMSPartnerError
+    ├── InvalidInputError (also ValueError)   bad arguments, refused before sending
+    ├── ClientStateError (also RuntimeError)  closed client, foreign event loop
+    ├── APIConnectionError                    the request did not get an answer
+    │   └── APITimeoutError
+    ├── ResponseFormatError                   an answer that is not the API's
+    └── APIError                              the API said no (.code, .message)
+        ├── AuthenticationError               1, 10
+        ├── PermissionDeniedError             96
+        ├── NotFoundError                     4
+        ├── InvalidRequestError               2, 3, 5, 6, 9, 50, 90
+        ├── RateLimitError                    HTTP 429
+        └── ServerError                       HTTP 408 / 5xx without an API body
+
+No message or attribute ever holds the API key: messages are built here from
+codes, excerpts and endpoint names, and excerpts are redacted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._redact import redact
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ClientStateError",
+    "InvalidInputError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "SMSPartnerError",
+    "ServerError",
+    "error_from_code",
+]
+
+
+class SMSPartnerError(Exception):
+    """Root of every exception this library raises on purpose."""
+
+    #: Whether sending the same request again may succeed.
+    retryable: bool = False
+
+
+class InvalidInputError(SMSPartnerError, ValueError):
+    """An argument the API would refuse; raised before anything is sent."""
+
+    def __init__(self, message: str, *, value: object = None, index: int | None = None) -> None:
+        where = f" (item {index})" if index is not None else ""
+        super().__init__(f"{message}{where}: {value!r}")
+        self.value = value
+        self.index = index
+
+
+class ClientStateError(SMSPartnerError, RuntimeError):
+    """The client cannot send now: closed, or bound to another event loop."""
+
+
+class APIConnectionError(SMSPartnerError):
+    """No answer: connection refused, reset or dropped mid-body."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, endpoint: str | None = None) -> None:
+        super().__init__(redact(message))
+        self.endpoint = endpoint
+
+
+class APITimeoutError(APIConnectionError):
+    """No answer in time (one operation, or the call's whole deadline)."""
+
+
+class ResponseFormatError(SMSPartnerError):
+    """A body that is not what the API documents: HTML, truncated, wrong types."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        body: bytes | str | None = None,
+        status_code: int | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self.excerpt = _excerpt(body)
+        self.status_code = status_code
+        self.endpoint = endpoint
+        detail = f" (HTTP {status_code})" if status_code is not None else ""
+        tail = f": {self.excerpt!r}" if self.excerpt else ""
+        super().__init__(f"{message}{detail}{tail}")
+
+
+class APIError(SMSPartnerError):
+    """The API answered with `success: false`, or an HTTP error status."""
+
+    def __init__(
+        self,
+        code: int | None,
+        message: str,
+        *,
+        status_code: int | None = None,
+        endpoint: str | None = None,
+    ) -> None:
+        self.code = code
+        self.message = redact(message)
+        self.status_code = status_code
+        self.endpoint = endpoint
+        label = f"code {code}" if code is not None else f"HTTP {status_code}"
+        where = f" on {endpoint}" if endpoint else ""
+        super().__init__(f"{label}{where}: {self.message}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), self.code, self.message, self.status_code, self.endpoint))
+
+
+def _rebuild(
+    cls: type[APIError], code: int | None, message: str, status: int | None, endpoint: str | None
+) -> APIError:
+    return cls(code, message, status_code=status, endpoint=endpoint)
+
+
+class AuthenticationError(APIError):
+    """Missing or invalid API key: no request of this client can succeed."""
+
+
+class PermissionDeniedError(APIError):
+    """The caller's IP address is not authorised for this key."""
+
+
+class NotFoundError(APIError):
+    """No such message (for this phone number)."""
+
+
+class InvalidRequestError(APIError):
+    """The API refused the request's content; sending it again will not help."""
+
+
+class RateLimitError(APIError):
+    """HTTP 429; `retry_after` is the server's wait in seconds, when it gave one."""
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str = "too many requests",
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = 429,
+        endpoint: str | None = None,
+    ) -> None:
+        super().__init__(None, message, status_code=status_code, endpoint=endpoint)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_rate_limit, (self.message, self.retry_after, self.endpoint))
+
+
+def _rebuild_rate_limit(message: str, retry_after: float | None, endpoint: str | None) -> Any:
+    return RateLimitError(message, retry_after=retry_after, endpoint=endpoint)
+
+
+class ServerError(APIError):
+    """HTTP 408 or 5xx with no API error in the body: the server may recover."""
+
+    retryable = True
+
+
+_BY_CODE: dict[int, type[APIError]] = {
+    1: AuthenticationError,
+    10: AuthenticationError,
+    96: PermissionDeniedError,
+    4: NotFoundError,
+    **dict.fromkeys((2, 3, 5, 6, 9, 50, 90), InvalidRequestError),
+}
+
+#: Errors that no other request of the same client can escape: a batch stops on them.
+FATAL_ERRORS: tuple[type[APIError], ...] = (AuthenticationError, PermissionDeniedError)
+
+
+def error_from_code(
+    code: int | None, message: str, *, status_code: int | None = None, endpoint: str | None = None
+) -> APIError:
+    """The exception for an API error code; unknown codes get the base `APIError`."""
+    cls = _BY_CODE.get(code, APIError) if code is not None else APIError
+    return cls(code, message, status_code=status_code, endpoint=endpoint)
+
+
+_EXCERPT_CHARS = 200
+
+
+def _excerpt(body: bytes | str | None) -> str:
+    if not body:
+        return ""
+    if isinstance(body, bytes):
+        body = body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    text = " ".join(body[: _EXCERPT_CHARS * 2].split())
+    return redact(text)[:_EXCERPT_CHARS]

@@ -1,0 +1,94 @@
+"""Keeping the API key out of logs, messages and printed URLs.
+
+The key travels as `apiKey=` in query strings and as `"apiKey": "..."` in
+JSON bodies, and httpx logs every request URL at INFO. Every text this library
+prints goes through `redact`, and `install_log_filter` rewrites httpx's and
+httpcore's records before any handler sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+__all__ = ["REDACTED", "SecretStr", "install_log_filter", "redact", "register_secret"]
+
+REDACTED = "***"
+
+# apiKey=..., "apiKey": "...", apiKey: ... in any case; stops at a delimiter.
+_PATTERN = re.compile(
+    r"""(?ix)
+    (api[_-]?key)              # the name
+    (["']?\s*[:=]\s*["']?)     # = or ": "
+    [^&"'\s,;}<>]+             # the value
+    """
+)
+
+# Exact key values seen by this process, for texts that carry the key bare.
+_secrets: set[str] = set()
+
+
+def register_secret(value: str) -> None:
+    """Remember a key so that `redact` also catches it outside `apiKey=`."""
+    if len(value) >= 4:
+        _secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """`text` with every API key replaced by `***`."""
+    text = _PATTERN.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class SecretStr:
+    """A key that does not show itself in `repr`, `str` or tracebacks' locals."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        register_secret(value)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretStr({REDACTED!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class _RedactingFilter(logging.Filter):
+    """Rewrites a record's message so no handler ever formats the key."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the logging module's problem, not ours
+            return True
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_FILTER = _RedactingFilter()
+# Loggers that print request URLs or headers; filters on a logger see its own records.
+_LOGGERS = ("httpx", "httpcore", "httpcore.http11", "httpcore.connection", "aiohttp.client")
+
+
+def install_log_filter() -> None:
+    """Attach the redacting filter to the HTTP libraries' loggers (idempotent)."""
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)

@@ -1,0 +1,143 @@
+"""When to try again, how long to wait, and the waits shared by a whole client.
+
+Why not stamina or tenacity: a wait here is not only a function of the attempt.
+A 429's `Retry-After` must pause every request of the client (one shared
+gate), a client-side rate limit spaces all requests, and a wait must never hold
+a concurrency slot. Those live in the send loop itself (`_transport`), and what
+remains (backoff, header parsing) is twenty lines with no dependency. The
+testing switch stamina made popular is `RetryPolicy.testing()`: same decisions,
+no waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+from collections.abc import Mapping
+from email.utils import parsedate_to_datetime
+from time import time
+
+import attrs
+
+__all__ = ["PauseGate", "RateLimiter", "RetryPolicy", "parse_retry_after"]
+
+
+@attrs.frozen
+class RetryPolicy:
+    """Exponential backoff with full jitter, capped; `Retry-After` honoured up to a cap.
+
+    Only errors whose `retryable` flag is set are retried: connection errors,
+    timeouts, 408, 429, 5xx and answers that are not the API's. API errors
+    (bad key, bad input, IP not authorised) are final.
+    """
+
+    max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    initial_backoff: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    max_backoff: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
+    #: The longest `Retry-After` obeyed; a longer one ends the retries.
+    max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    jitter: bool = True
+
+    @classmethod
+    def testing(cls, max_retries: int = 3) -> RetryPolicy:
+        """Same retry decisions, zero waiting: for test suites."""
+        return cls(max_retries=max_retries, initial_backoff=0, max_backoff=0, max_retry_after=0)
+
+    def backoff(self, attempt: int) -> float:
+        """The wait after failed attempt number `attempt` (0-based)."""
+        ceiling = min(self.initial_backoff * 2.0**attempt, self.max_backoff)
+        if not self.jitter:
+            return ceiling
+        # Half fixed, half random: spreads chunks out without ever waiting 0.
+        return ceiling * (0.5 + random.random() / 2)  # noqa: S311 - jitter, not crypto
+
+    def wait_for(self, attempt: int, retry_after: float | None) -> float | None:
+        """The wait before the next attempt, or None when `Retry-After` is beyond the cap."""
+        if retry_after is None:
+            return self.backoff(attempt)
+        if retry_after > self.max_retry_after and self.max_retry_after > 0:
+            return None
+        return min(retry_after, self.max_retry_after)
+
+
+_RETRY_AFTER_LIMIT = 24 * 3600.0
+
+
+def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` in seconds or as an HTTP date.
+
+    Garbage, NaN and infinity give None (fall back to backoff); a date in the
+    past gives 0; anything over a day is clamped to a day (the policy's cap
+    decides what to do with it).
+    """
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        seconds = _finite(raw_ms)
+        if seconds is not None:
+            return _clamp(seconds / 1000)
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    seconds = _finite(raw)
+    if seconds is not None:
+        return _clamp(seconds)
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return _clamp(when.timestamp() - (time() if now is None else now))
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text.strip())
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _clamp(seconds: float) -> float:
+    return min(max(seconds, 0.0), _RETRY_AFTER_LIMIT)
+
+
+class PauseGate:
+    """One pause shared by every request of a client (a 429 stops them all)."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._until = max(self._until, loop.time() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - asyncio.get_running_loop().time())
+
+    async def wait(self) -> None:
+        # A sleep loop, not an Event: a later 429 may push the end further out.
+        while (left := self.remaining()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, evenly spaced, for a whole client.
+
+    Each caller books the next free start time and sleeps until it: no lock,
+    no background task, fair in arrival order.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if not rate > 0 or not math.isfinite(rate):
+            raise ValueError(f"max_requests_per_second must be a positive number, not {rate!r}")
+        self._interval = 1.0 / rate
+        self._next = 0.0
+
+    async def acquire(self) -> None:
+        now = asyncio.get_running_loop().time()
+        start = max(self._next, now)
+        self._next = start + self._interval
+        if start > now:
+            await asyncio.sleep(start - now)

@@ -1,0 +1,227 @@
+"""Sending one API call: concurrency slots, the shared 429 pause, rate limit, retries, deadline.
+
+Everything above this module asks `Sender.call(endpoint, parse, ...)` for a
+parsed result and gets either that or one `SMSPartnerError`. Everything below
+it is a plain `httpx.AsyncClient` (ours or the caller's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import httpx
+import orjson
+
+from ._decode import ResponseFormat
+from ._endpoints import Endpoint, read_answer
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    RateLimitError,
+    SMSPartnerError,
+)
+from ._redact import SecretStr
+from ._retry import PauseGate, RateLimiter, RetryPolicy
+
+__all__ = ["ClientStats", "RequestEvent", "Sender"]
+
+T = TypeVar("T")
+log = logging.getLogger("smspartner_async")
+
+_JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+_XML_HEADERS = {"Content-Type": "application/json", "Accept": "application/xml"}
+
+
+@attrs.frozen
+class RequestEvent:
+    """One HTTP attempt, for metrics hooks. Holds no key and no phone number."""
+
+    endpoint: str
+    attempt: int
+    status_code: int | None
+    elapsed: float
+    pairs: int
+    error: SMSPartnerError | None = None
+    #: Seconds until the next attempt, when there will be one.
+    retry_in: float | None = None
+
+
+@attrs.define
+class ClientStats:
+    """Counters over a client's life; cheap enough to leave on."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+    by_endpoint: dict[str, int] = attrs.field(factory=dict)
+
+
+class Sender:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        api_key: SecretStr,
+        response_format: ResponseFormat,
+        retry: RetryPolicy,
+        max_concurrency: int,
+        deadline: float | None,
+        max_requests_per_second: float | None,
+        on_request: Callable[[RequestEvent], None] | None,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._format = response_format
+        self._retry = retry
+        self._deadline = deadline
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._gate = PauseGate()
+        self._limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
+        self._on_request = on_request
+        self._headers = _XML_HEADERS if response_format == "xml" else _JSON_HEADERS
+        self.stats = ClientStats()
+
+    async def call(
+        self,
+        endpoint: Endpoint,
+        parse: Callable[[dict[str, Any]], T],
+        *,
+        params: dict[str, str] | None = None,
+        payload: dict[str, Any] | None = None,
+        pairs: int = 0,
+    ) -> T:
+        """`parse(record)` of the API's answer, retried as the policy says, within the deadline.
+
+        `parse` runs inside the retry loop: an answer that decodes but does not
+        fit the models (`ResponseFormatError`) is retried like a garbled one.
+        """
+        query = {"apiKey": self._api_key.reveal(), **(params or {})}
+        if self._format == "xml":
+            query["_format"] = "xml"
+        content = None
+        if payload is not None:
+            content = orjson.dumps({"apiKey": self._api_key.reveal(), **payload})
+            del query["apiKey"]
+        url = f"{self._base_url}/{endpoint.name}"
+        attempts = self._attempts(endpoint, parse, url, query, content, pairs)
+        if self._deadline is None:
+            return await attempts
+        try:
+            async with asyncio.timeout(self._deadline):
+                return await attempts
+        except TimeoutError:
+            self.stats.failures += 1
+            raise APITimeoutError(
+                f"{endpoint.name}: no answer within the {self._deadline:g}s deadline "
+                "(all attempts included)",
+                endpoint=endpoint.name,
+            ) from None
+
+    async def _attempts(
+        self,
+        endpoint: Endpoint,
+        parse: Callable[[dict[str, Any]], T],
+        url: str,
+        query: dict[str, str],
+        content: bytes | None,
+        pairs: int,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        max_retries = self._retry.max_retries
+        for attempt in range(max_retries + 1):
+            started = loop.time()
+            status: int | None = None
+            error: SMSPartnerError
+            try:
+                response = await self._send(endpoint, url, query, content)
+            except httpx.TimeoutException as exc:
+                error = APITimeoutError(f"{endpoint.name}: {exc}", endpoint=endpoint.name)
+            except httpx.TransportError as exc:
+                error = APIConnectionError(
+                    f"{endpoint.name}: {type(exc).__name__}: {exc}", endpoint=endpoint.name
+                )
+            else:
+                status = response.status_code
+                try:
+                    result = parse(
+                        read_answer(
+                            status, response.headers, response.content, endpoint, self._format
+                        )
+                    )
+                except SMSPartnerError as exc:
+                    error = exc
+                else:
+                    self._observe(endpoint, attempt, status, loop.time() - started, pairs)
+                    return result
+            elapsed = loop.time() - started
+            delay = None
+            if error.retryable and attempt < max_retries:
+                delay = self._retry.wait_for(attempt, getattr(error, "retry_after", None))
+            self._observe(endpoint, attempt, status, elapsed, pairs, error, delay)
+            if delay is None:
+                self.stats.failures += 1
+                raise error
+            if isinstance(error, RateLimitError):
+                self.stats.rate_limited += 1
+                self._gate.pause(delay)
+            self.stats.retries += 1
+            log.warning(
+                "%s failed (%s), retry %d of %d in %.2fs",
+                endpoint.name,
+                type(error).__name__,
+                attempt + 1,
+                max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self, endpoint: Endpoint, url: str, query: dict[str, str], content: bytes | None
+    ) -> httpx.Response:
+        # Waiting for the gate or the rate limit never holds a concurrency slot.
+        while True:
+            await self._gate.wait()
+            if self._limiter is not None:
+                await self._limiter.acquire()
+            async with self._slots:
+                if self._gate.remaining() > 0:
+                    continue  # a 429 arrived while we queued for the slot
+                return await self._http.request(
+                    endpoint.method, url, params=query, content=content, headers=self._headers
+                )
+
+    def _observe(
+        self,
+        endpoint: Endpoint,
+        attempt: int,
+        status: int | None,
+        elapsed: float,
+        pairs: int,
+        error: SMSPartnerError | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        stats = self.stats
+        stats.requests += 1
+        stats.by_endpoint[endpoint.name] = stats.by_endpoint.get(endpoint.name, 0) + 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s attempt %d: HTTP %s in %.3fs, %d pairs%s",
+                endpoint.name,
+                attempt,
+                status,
+                elapsed,
+                pairs,
+                f", {type(error).__name__}" if error else "",
+            )
+        if self._on_request is not None:
+            self._on_request(
+                RequestEvent(endpoint.name, attempt, status, elapsed, pairs, error, retry_in)
+            )
