@@ -188,8 +188,15 @@ FATAL_ERRORS: tuple[type[APIError], ...] = (AuthenticationError, PermissionDenie
 def error_from_code(
     code: int | None, message: str, *, status_code: int | None = None, endpoint: str | None = None
 ) -> APIError:
-    """The exception for an API error code; unknown codes get the base `APIError`."""
-    cls = _BY_CODE.get(code, APIError) if code is not None else APIError
+    """The exception for an API error code.
+
+    An undocumented code is an `APIError`, or a retryable `ServerError` when the
+    HTTP status says the server failed (a gateway's JSON error page, say).
+    """
+    cls = _BY_CODE.get(code) if code is not None else None
+    if cls is None:
+        server_failed = status_code is not None and (status_code == 408 or status_code >= 500)
+        cls = ServerError if server_failed else APIError
     return cls(code, message, status_code=status_code, endpoint=endpoint)
 
 

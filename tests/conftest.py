@@ -9,6 +9,9 @@ import respx
 
 from smspartner_async import RetryPolicy, SMSPartnerClient
 
+# The fixtures users get: smspartner_sandbox, smspartner_client.
+pytest_plugins = ["smspartner_async.testing"]
+
 BASE_URL = "https://api.smspartner.fr/v1"
 API_KEY = "test-key-9f8e7d6c5b4a"
 

@@ -46,6 +46,8 @@ async def test_code_maps_to_exception(router, make_client, code, cls, http_statu
 @pytest.mark.parametrize(
     ("status", "body", "cls"),
     [
+        (500, b'{"success": false, "code": 500, "message": "Internal"}', sms.ServerError),
+        (503, b'{"success": false, "message": "busy"}', sms.ServerError),
         (502, b"<html><body><h1>502 Bad Gateway</h1></body></html>", sms.ServerError),
         (503, b"", sms.ServerError),
         (408, b"timeout", sms.ServerError),
