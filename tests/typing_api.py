@@ -1,0 +1,39 @@
+"""Checked by mypy --strict (nox -s typing), never run: the public API's types as users see them."""
+
+from __future__ import annotations
+
+from contextlib import aclosing
+from datetime import datetime
+from decimal import Decimal
+from typing import assert_type
+
+from smspartner_async import (
+    BulkStatus,
+    DeliveryStatus,
+    MessageStatus,
+    MultiStatusResult,
+    RecipientStatus,
+    RetryPolicy,
+    SMSPartnerClient,
+    SMSPartnerError,
+)
+from smspartner_async.testing import sandbox_client
+
+
+async def usage() -> None:
+    async with SMSPartnerClient("key", retry=RetryPolicy.testing(), max_concurrency=4) as client:
+        one = await client.message_status("+33612345678", 1)
+        assert_type(one, MessageStatus)
+        assert_type(one.cost, Decimal | None)
+        assert_type(one.date, datetime | None)
+        many = await client.multi_status([("0612345678", "2")], progress=lambda d, t: None)
+        assert_type(many, list[MultiStatusResult])
+        assert_type(many[0].error, SMSPartnerError | None)
+        async with aclosing(client.iter_multi_status(iter([("0612345678", 3)]))) as stream:
+            async for item in stream:
+                assert_type(item, MultiStatusResult)
+                assert_type(item.status, DeliveryStatus)
+        assert_type(await client.bulk_status(1), BulkStatus)
+        assert_type(await client.status_by_tag("t"), list[RecipientStatus])
+    async with sandbox_client() as test_client:
+        assert_type(test_client, SMSPartnerClient)
