@@ -60,23 +60,41 @@ def parse_status(value: object, _: object = None) -> DeliveryStatus:
     return status
 
 
+_text_cache: dict[str, str] = {}
+
+
 def parse_status_text(value: object, _: object = None) -> str:
-    # Interned: a million results share a handful of status strings.
-    return sys.intern(parse_str(value).strip())
+    # Shared: a million results hold a handful of status strings.
+    try:
+        return _text_cache[value]  # type: ignore[index]
+    except (KeyError, TypeError):
+        pass
+    text = sys.intern(parse_str(value).strip())
+    if len(_text_cache) < _CACHE_LIMIT:
+        _text_cache[value] = text  # type: ignore[index]
+    return text
+
+
+_BOOLS: dict[object, bool] = {
+    False: False,
+    True: True,  # also 0 and 1, which hash alike
+    "0": False,
+    "1": True,
+    "false": False,
+    "true": True,
+    "False": False,
+    "True": True,
+    "": False,
+}
 
 
 def parse_bool(value: object, _: object = None) -> bool:
-    if value is True or value is False:
-        return value
-    if isinstance(value, int):
-        if value in (0, 1):
-            return bool(value)
-    elif isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("0", "false", ""):
-            return False
-        if text in ("1", "true"):
-            return True
+    try:
+        return _BOOLS[value]
+    except (KeyError, TypeError):
+        pass
+    if isinstance(value, str) and value.strip().lower() in _BOOLS:
+        return _BOOLS[value.strip().lower()]
     raise ValueError(f"not a boolean: {value!r}")
 
 
@@ -214,7 +232,17 @@ def _make_attrs_hook(
             env[f"d{i}"] = default
             lines.append(f"    v{i} = d{i} if v{i} is None else h{i}(v{i}, t{i})")
         args.append(f"v{i}")
-    lines.append(f"    return cls({', '.join(args)})")
+    if _plain(cls):
+        # Frozen attrs __init__ goes through object.__setattr__ per field (~0.2 us each);
+        # slot descriptors set the same slots directly, and these classes validate nothing.
+        env["new"] = object.__new__
+        lines.append("    o = new(cls)")
+        for i, (field, arg) in enumerate(zip(attrs.fields(cls), args, strict=True)):
+            env[f"s{i}"] = getattr(cls, field.name).__set__
+            lines.append(f"    s{i}(o, {arg})")
+        lines.append("    return o")
+    else:
+        lines.append(f"    return cls({', '.join(args)})")
     source = "\n".join(lines) + "\n"
     filename = f"<smspartner_async structure {cls.__qualname__}>"
     # Keep the source for tracebacks, as attrs and cattrs do for generated code.
@@ -224,12 +252,27 @@ def _make_attrs_hook(
     return structure
 
 
+def _plain(cls: type[Any]) -> bool:
+    """Slotted, and nothing in __init__ but assignments (no validators, converters, hooks)."""
+    return (
+        "__slots__" in cls.__dict__
+        and not hasattr(cls, "__attrs_post_init__")
+        and not hasattr(cls, "__attrs_pre_init__")
+        and all(
+            f.validator is None and f.converter is None and f.init and f.alias == f.name
+            for f in attrs.fields(cls)
+        )
+    )
+
+
 @functools.cache
 def make_converter(default_region: str = DEFAULT_REGION) -> cattrs.Converter:
     """The converter for one default region (national numbers become E.164 with it)."""
     conv = cattrs.Converter(detailed_validation=False)
 
     def phone_hook(value: Any, _: Any) -> str:
+        if type(value) is str and value[:1] == "+":
+            return value
         text = parse_str(value).strip()
         if text.startswith("+"):
             return text

@@ -110,3 +110,15 @@ def test_default_transport_refuses_a_second_loop():
     with pytest.raises(ClientStateError, match="event loop"):
         asyncio.run(transport.handle_async_request(request))
     transport._session = None  # its loop is gone; nothing left to close
+
+
+async def test_respx_using_httpx_intercepts_the_default_transport():
+    """respx's default patches httpcore, which the default aiohttp transport bypasses."""
+    import respx
+
+    async with respx.mock(using="httpx", base_url="https://api.smspartner.fr/v1") as mock:
+        route = mock.get("/bulk-status").respond(content=seeds.BULK_STATUS_JSON)
+        async with SMSPartnerClient("k" * 8) as client:
+            result = await client.bulk_status(111)
+    assert route.called
+    assert len(result.recipients) == 2
