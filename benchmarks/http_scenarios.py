@@ -1,0 +1,281 @@
+"""HTTP scenarios against the canned server: its ceiling, the transports table, latency-bound,
+CPU-bound, and the speed-ups over what users write today."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from . import baselines, library
+from ._common import Timing, best, chunked, make_pairs, request_body
+from ._profile import Profile
+from ._report import Goal, Section
+from .server import NAME, ServerProcess, render_multi_status
+
+
+def _run(make: Callable[[], Coroutine[Any, Any, Any]]) -> tuple[Any, Timing]:
+    c0, t0 = time.process_time(), time.perf_counter()
+    out = asyncio.run(make())
+    return out, Timing(time.perf_counter() - t0, time.process_time() - c0)
+
+
+def _repeat(make: Callable[[], Coroutine[Any, Any, Any]], repeats: int) -> Timing:
+    """One warm-up run (fills the server's answer cache), then the best of `repeats`."""
+    _run(make)
+    return best([_run(make)[1] for _ in range(repeats)])
+
+
+def _skip_reason(name: str) -> str | None:
+    try:
+        if name == "httpx2":
+            import httpx2  # noqa: F401
+        elif name == "httpx-aiohttp":
+            import httpx_aiohttp  # noqa: F401
+        elif name.startswith("project-aiohttp"):
+            from smspartner_async._aiohttp import AiohttpTransport  # noqa: F401
+    except Exception as exc:
+        return traceback.format_exception_only(type(exc), exc)[-1].strip()
+    return None
+
+
+def server_ceiling(profile: Profile) -> Section:
+    section = Section(
+        "server",
+        "Benchmark server ceiling (raw aiohttp client, concurrency 32, no latency)",
+        ["requests", "req/s", "server CPU share", "client CPU share", "est. server capacity"],
+    )
+    bodies = [request_body(c) for c in chunked(make_pairs(profile.transport_requests * 500))]
+    with ServerProcess() as srv:
+        asyncio.run(baselines.throughput("raw-aiohttp", srv.url, bodies, 32))  # fill the cache
+        rates, shares = [], []
+        for _ in range(profile.repeats):
+            s0, c0, t0 = srv.cpu_seconds(), time.process_time(), time.perf_counter()
+            rates.append(asyncio.run(baselines.throughput("raw-aiohttp", srv.url, bodies, 32)))
+            wall = time.perf_counter() - t0
+            s1 = srv.cpu_seconds()
+            server_share = (s1 - s0) / wall if s0 is not None and s1 is not None else math.nan
+            shares.append((server_share, (time.process_time() - c0) / wall))
+    rate = max(rates)
+    server_share, client_share = shares[rates.index(rate)]
+    capacity = rate / server_share if server_share > 0 else math.nan
+    section.rows.append([len(bodies), rate, server_share, client_share, capacity])
+    items = [{"phoneNumber": p, "messageId": m} for p, m in make_pairs(500)]
+    t0 = time.perf_counter()
+    for _ in range(50):
+        render_multi_status(items)
+    render_us = (time.perf_counter() - t0) / 50 / 500 * 1e6
+    section.notes += [
+        f"server: {NAME}",
+        "the server answers repeated request bodies from a cache; a first render costs "
+        f"{render_us:.2f} us per item (JSON)",
+        "est. server capacity = req/s / server CPU share (one core at 100% would serve that)",
+    ]
+    section.data = {
+        "rate": rate,
+        "server_cpu_share": server_share,
+        "client_cpu_share": client_share,
+        "capacity": capacity,
+        "render_us_per_item": render_us,
+    }
+    return section
+
+
+def transports(profile: Profile) -> Section:
+    concs = profile.concurrencies
+    section = Section(
+        "transports",
+        f"Transports: requests/s, {profile.transport_requests} requests of 500 pairs "
+        "(70 KB JSON answers, read not decoded), best of "
+        f"{profile.repeats}",
+        ["transport", *(f"c={c}" for c in concs)],
+    )
+    bodies = [request_body(c) for c in chunked(make_pairs(profile.transport_requests * 500))]
+    results: dict[str, dict[int, float]] = {}
+    with ServerProcess() as srv:
+        asyncio.run(baselines.throughput("raw-aiohttp", srv.url, bodies, 32))  # fill the cache
+        for name in baselines.TRANSPORTS:
+            reason = _skip_reason(name)
+            if reason is not None:
+                section.rows.append([name, *(["skipped"] * len(concs))])
+                section.notes.append(f"{name} skipped: {reason}")
+                continue
+            results[name] = {}
+            for c in concs:
+                rates = [
+                    asyncio.run(baselines.throughput(name, srv.url, bodies, c))
+                    for _ in range(profile.repeats)
+                ]
+                results[name][c] = max(rates)
+            section.rows.append([name, *(results[name][c] for c in concs)])
+    raw = results.get("raw-aiohttp")
+    if raw:
+        for name, by_c in results.items():
+            if name != "raw-aiohttp":
+                share = ", ".join(f"c={c}: {by_c[c] / raw[c]:.2f}" for c in concs)
+                section.notes.append(f"{name} / raw-aiohttp: {share}")
+    section.notes += [
+        "httpx-httpcore: httpx.AsyncClient default transport; httpx-aiohttp: "
+        "httpx_aiohttp.AiohttpTransport; project-aiohttp: smspartner_async._aiohttp."
+        "AiohttpTransport (-noenv: with trust_env=False); httpx2: httpx2.AsyncClient; "
+        "raw-aiohttp: aiohttp.ClientSession",
+        "pools sized to the concurrency; a warm-up of c requests opens them before timing",
+        f"server: {NAME}",
+    ]
+    section.data = {"requests": len(bodies), "rates": results}
+    return section
+
+
+def latency_bound(profile: Profile) -> Section:
+    n, lat = profile.latency_pairs, profile.latency
+    requests = math.ceil(n / 500)
+    section = Section(
+        "latency",
+        f"Latency-bound: {n:,} pairs, {lat * 1000:.0f} ms server latency, seconds (best of "
+        f"{profile.repeats})",
+        [
+            "concurrency",
+            "ideal",
+            "raw aiohttp",
+            "library",
+            "httpx+sem",
+            "lib/raw",
+            "lib/ideal",
+            "raw/ideal",
+            "httpx/ideal",
+        ],
+    )
+    pairs = make_pairs(n)
+    skip = library.unavailable()
+    data: dict[str, Any] = {}
+    with ServerProcess(latency=lat) as srv:
+        for c in profile.latency_concurrencies:
+            ideal = math.ceil(requests / c) * lat
+            raw = _repeat(partial(baselines.raw_aiohttp, srv.url, pairs, c), profile.repeats)
+            hx = _run(partial(baselines.httpx_semaphore, "httpx-httpcore", srv.url, pairs, c))
+            lib = (
+                None
+                if skip
+                else _repeat(partial(library.multi_status, srv.url, pairs, c), profile.repeats)
+            )
+            lib_wall = lib.wall if lib else math.nan
+            section.rows.append(
+                [
+                    c,
+                    ideal,
+                    raw.wall,
+                    lib_wall,
+                    hx[1].wall,
+                    lib_wall / raw.wall,
+                    lib_wall / ideal,
+                    raw.wall / ideal,
+                    hx[1].wall / ideal,
+                ]
+            )
+            data[str(c)] = {
+                "ideal": ideal,
+                "raw": raw.wall,
+                "library": lib_wall,
+                "httpx_semaphore": hx[1].wall,
+            }
+            if c == 32 and lib is not None:
+                section.goals += [
+                    Goal(
+                        "latency-bound c=32, library / raw aiohttp+orjson",
+                        lib.wall / raw.wall,
+                        1.15,
+                    ),
+                    Goal("latency-bound c=32, library / ideal bound", lib.wall / ideal, 1.2),
+                ]
+    if skip:
+        section.notes.append(f"library skipped: {skip}")
+    section.notes += [
+        "ideal = ceil(requests / concurrency) x latency; httpx+sem: httpx.AsyncClient (httpcore) "
+        "with a pool of c workers, one run",
+        f"server: {NAME}",
+    ]
+    section.data = data
+    return section
+
+
+def cpu_bound(profile: Profile, concurrency: int = 8) -> Section:
+    n = profile.cpu_pairs
+    section = Section(
+        "cpu",
+        f"CPU-bound: {n:,} pairs, no latency, concurrency {concurrency} (best of "
+        f"{profile.repeats})",
+        ["client", "wall s", "client CPU s", "us CPU/item", "wall / raw JSON"],
+    )
+    pairs = make_pairs(n)
+    skip = library.unavailable()
+    rows: dict[str, Timing] = {}
+    with ServerProcess() as srv:
+        rows["raw aiohttp + orjson (JSON)"] = _repeat(
+            lambda: baselines.raw_aiohttp(srv.url, pairs, concurrency), profile.repeats
+        )
+        rows["raw aiohttp + lxml (XML)"] = _repeat(
+            lambda: baselines.raw_aiohttp(srv.url, pairs, concurrency, xml=True), profile.repeats
+        )
+        if not skip:
+            for fmt in ("json", "xml"):
+                rows[f"library ({fmt.upper()})"] = _repeat(
+                    partial(library.multi_status, srv.url, pairs, concurrency, fmt),
+                    profile.repeats,
+                )
+    raw = rows["raw aiohttp + orjson (JSON)"]
+    for name, t in rows.items():
+        section.rows.append([name, t.wall, t.cpu, t.cpu / n * 1e6, t.wall / raw.wall])
+    if not skip:
+        lib_json, lib_xml = rows["library (JSON)"], rows["library (XML)"]
+        section.goals += [
+            Goal("CPU-bound, library / raw aiohttp+orjson (wall)", lib_json.wall / raw.wall, 1.5),
+            Goal("client CPU per item, JSON", lib_json.cpu / n * 1e6, 2.5, " us"),
+            Goal("client CPU per item, XML", lib_xml.cpu / n * 1e6, 6.0, " us"),
+        ]
+    else:
+        section.notes.append(f"library skipped: {skip}")
+    section.notes += [
+        "client CPU: time.process_time() of the client process over asyncio.run (event loop, "
+        "HTTP, decoding, models, merge)",
+        f"server: {NAME}",
+    ]
+    section.data = {k: {"wall": v.wall, "cpu": v.cpu} for k, v in rows.items()}
+    return section
+
+
+def users(profile: Profile) -> Section:
+    n, lat = profile.users_pairs, profile.latency
+    section = Section(
+        "users",
+        f"Against what users write today: {n:,} pairs, {lat * 1000:.0f} ms server latency",
+        ["approach", "seconds", "library speed-up"],
+    )
+    pairs = make_pairs(n)
+    skip = library.unavailable()
+    with ServerProcess(latency=lat) as srv:
+        sync = _run(lambda: asyncio.to_thread(baselines.sync_sequential, srv.url, pairs))[1]
+        naive = _repeat(lambda: baselines.naive_httpx_gather(srv.url, pairs), 1)
+        libs = {}
+        if not skip:
+            for c in (8, 32):
+                libs[c] = _repeat(partial(library.multi_status, srv.url, pairs, c), 1)
+    ref = libs[8].wall if libs else math.nan
+    section.rows += [
+        ["documents: one sync call per 500 pairs (httpx.Client)", sync.wall, sync.wall / ref],
+        ["naive httpx.AsyncClient + asyncio.gather", naive.wall, naive.wall / ref],
+    ]
+    for c, t in libs.items():
+        section.rows.append([f"library, max_concurrency={c}", t.wall, ref / t.wall])
+    if skip:
+        section.notes.append(f"library skipped: {skip}")
+    section.notes.append("speed-up = approach's time / library's time at its default concurrency 8")
+    section.data = {
+        "sync": sync.wall,
+        "naive": naive.wall,
+        "library": {str(c): t.wall for c, t in libs.items()},
+    }
+    return section

@@ -1,0 +1,55 @@
+"""The library under test: `multi_status` and `iter_multi_status` against the canned server.
+
+Everything here degrades to a clear skip while the client is not importable.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+
+def unavailable() -> str | None:
+    """None when `smspartner_async.SMSPartnerClient` imports, else why not (one line)."""
+    try:
+        import smspartner_async
+
+        smspartner_async.SMSPartnerClient  # noqa: B018
+    except Exception as exc:  # any import-time failure of a package being written
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return f"library not importable yet ({last})"
+    return None
+
+
+def _client(base: str, concurrency: int, response_format: str = "json") -> Any:
+    from smspartner_async import SMSPartnerClient
+
+    return SMSPartnerClient(
+        api_key="bench",
+        base_url=base + "/v1",
+        max_concurrency=concurrency,
+        response_format=response_format,  # type: ignore[arg-type]
+    )
+
+
+async def multi_status(
+    base: str, pairs: Sequence[tuple[str, int]], concurrency: int, response_format: str = "json"
+) -> list[Any]:
+    """`await client.multi_status(pairs)`: every result kept, in input order."""
+    async with _client(base, concurrency, response_format) as client:
+        results: list[Any] = await client.multi_status(pairs)
+    if len(results) != len(pairs):
+        raise RuntimeError(f"library: {len(results)} results for {len(pairs)} pairs")
+    return results
+
+
+async def iter_multi_status(
+    base: str, pairs: Iterable[tuple[str, int]], concurrency: int, response_format: str = "json"
+) -> int:
+    """`async for r in client.iter_multi_status(gen())`: results dropped; returns the count."""
+    count = 0
+    async with _client(base, concurrency, response_format) as client:
+        async for _ in client.iter_multi_status(pairs):
+            count += 1
+    return count
