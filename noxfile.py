@@ -30,7 +30,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typing(session: nox.Session) -> None:
     session.install("-e", ".[cli,sandbox]", *group("typing"))
-    session.run("mypy", "smspartner_async", "tests/typing_api.py")
+    session.run("mypy", "smspartner_async", "examples", "tests/typing_api.py")
 
 
 @nox.session

@@ -264,8 +264,12 @@ class SMSPartnerClient:
         window = run_windowed(chunks, work, self._max_concurrency, ordered=False)
         async with aclosing(window) as finished:
             async for chunk, chunk_results in finished:
-                for result in chunk_results:
-                    results[result.index] = result
+                positions = chunk.positions
+                if isinstance(positions, range):
+                    results[positions.start : positions.stop] = chunk_results
+                else:
+                    for result in chunk_results:
+                        results[result.index] = result
                 done += chunk.size
                 if progress is not None:
                     progress(done, total)

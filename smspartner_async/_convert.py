@@ -14,7 +14,7 @@ import functools
 import linecache
 import sys
 import types
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, Union, get_args, get_origin
@@ -170,6 +170,13 @@ def _parse_date(value: object) -> datetime | None:
     raise TypeError(f"expected a date, not {type(value).__name__}")
 
 
+_CACHES: dict[Callable[[Any, Any], Any], dict[Any, Any]] = {
+    parse_bool: _BOOLS,
+    parse_status: _status_cache,
+    parse_date: _date_cache,
+}
+
+
 def _missing(name: str) -> ValueError:
     return ValueError(f"missing field {name!r}")
 
@@ -191,14 +198,21 @@ def _list_hook(item_hook: Callable[[Any, Any], Any], item_type: Any) -> Callable
     return structure_list
 
 
-def _make_attrs_hook(
-    conv: cattrs.Converter, cls: type[Any], phone_hook: Callable[[Any, Any], str]
-) -> Callable[[Any, Any], Any]:
-    """Generate `structure(record) -> cls` reading each field from its aliases."""
-    env: dict[str, Any] = {"cls": cls, "_missing": _missing, "Mapping": Mapping}
+def make_structure_fn(
+    conv: Converter, cls: type[Any], given: tuple[str, ...] = ()
+) -> Callable[..., Any]:
+    """Generate `structure(record, *given_values) -> cls`, reading each field from its aliases.
+
+    Fields named in `given` are passed in by the caller instead of read (the
+    batch matcher already knows each item's phone, id and index). Parsers
+    with a cache are inlined as a dict lookup, the common case; a miss calls
+    the parser, which fills the cache.
+    """
+    env: dict[str, Any] = {"cls": cls, "_missing": _missing}
+    params = ", ".join(["d", *(given or ("_",))])
     lines = [
-        "def structure(d, _):",
-        "    if not isinstance(d, dict):",
+        f"def structure({params}):",
+        "    if d.__class__ is not dict:",
         "        raise TypeError('expected an object, not ' + type(d).__name__)",
         "    g = d.get",
     ]
@@ -206,31 +220,34 @@ def _make_attrs_hook(
     for i, field in enumerate(attrs.fields(cls)):
         aliases: tuple[str, ...] = field.metadata.get("aliases", ())
         default = field.default
+        if field.name in given:
+            args.append(field.name)
+            continue
         if not aliases:
             env[f"d{i}"] = default
             args.append(f"d{i}")
             continue
         tp = _strip_optional(field.type)
-        if field.name == "phone_number":
-            hook: Callable[[Any, Any], Any] = phone_hook
-        elif field.name == "status_text":
-            hook = parse_status_text
-        elif get_origin(tp) is list:
-            (item_type,) = get_args(tp)
-            hook = _list_hook(conv.get_structure_hook(item_type), item_type)
-        else:
-            hook = conv.get_structure_hook(tp)
-        env[f"h{i}"], env[f"t{i}"] = hook, tp
-        fetch = f"g({aliases[0]!r})"
-        for alias in aliases[1:]:
-            fetch = f"{fetch}\n    if v{i} is None: v{i} = g({alias!r})"
-        lines.append(f"    v{i} = {fetch}")
+        hook, cache = _hook_for(conv, field.name, tp)
+        env[f"h{i}"], env[f"t{i}"], env[f"c{i}"] = hook, tp, cache
+        lines.append(f"    v{i} = g({aliases[0]!r})")
+        lines.extend(f"    if v{i} is None: v{i} = g({alias!r})" for alias in aliases[1:])
         if default is attrs.NOTHING:
             lines.append(f"    if v{i} is None: raise _missing({aliases[0]!r})")
-            lines.append(f"    v{i} = h{i}(v{i}, t{i})")
         else:
             env[f"d{i}"] = default
-            lines.append(f"    v{i} = d{i} if v{i} is None else h{i}(v{i}, t{i})")
+            lines.append(f"    if v{i} is None: v{i} = d{i}")
+            lines.append("    else:")
+        indent = "    " if default is attrs.NOTHING else "        "
+        if cache is not None:
+            lines += [
+                f"{indent}try: v{i} = c{i}[v{i}]",
+                f"{indent}except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
+            ]
+        elif hook is parse_int or hook is parse_str:  # identity on their own type
+            lines.append(f"{indent}if v{i}.__class__ is not t{i}: v{i} = h{i}(v{i}, t{i})")
+        else:
+            lines.append(f"{indent}v{i} = h{i}(v{i}, t{i})")
         args.append(f"v{i}")
     if _plain(cls):
         # Frozen attrs __init__ goes through object.__setattr__ per field (~0.2 us each);
@@ -244,12 +261,28 @@ def _make_attrs_hook(
     else:
         lines.append(f"    return cls({', '.join(args)})")
     source = "\n".join(lines) + "\n"
-    filename = f"<smspartner_async structure {cls.__qualname__}>"
+    suffix = f" given {', '.join(given)}" if given else ""
+    filename = f"<smspartner_async structure {cls.__qualname__}{suffix}>"
     # Keep the source for tracebacks, as attrs and cattrs do for generated code.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), env)  # noqa: S102 - generated from our own models
-    structure: Callable[[Any, Any], Any] = env["structure"]
+    structure: Callable[..., Any] = env["structure"]
     return structure
+
+
+def _hook_for(
+    conv: Converter, name: str, tp: Any
+) -> tuple[Callable[[Any, Any], Any], dict[Any, Any] | None]:
+    """The parser for a field, and the parser's cache when it is one of ours."""
+    if name == "phone_number":
+        return conv.phone_hook, None
+    if name == "status_text":
+        return parse_status_text, _text_cache
+    if get_origin(tp) is list:
+        (item_type,) = get_args(tp)
+        return _list_hook(conv.get_structure_hook(item_type), item_type), None
+    hook = conv.get_structure_hook(tp)
+    return hook, _CACHES.get(hook)
 
 
 def _plain(cls: type[Any]) -> bool:
@@ -265,13 +298,21 @@ def _plain(cls: type[Any]) -> bool:
     )
 
 
+class Converter(cattrs.Converter):
+    """cattrs' converter, plus the phone parser for its default region."""
+
+    __slots__ = ("phone_hook",)
+
+    phone_hook: Callable[[Any, Any], str]
+
+
 @functools.cache
-def make_converter(default_region: str = DEFAULT_REGION) -> cattrs.Converter:
+def make_converter(default_region: str = DEFAULT_REGION) -> Converter:
     """The converter for one default region (national numbers become E.164 with it)."""
-    conv = cattrs.Converter(detailed_validation=False)
+    conv = Converter(detailed_validation=False)
 
     def phone_hook(value: Any, _: Any) -> str:
-        if type(value) is str and value[:1] == "+":
+        if type(value) is str and value[:1] == "+" and value[-1:].isdigit():
             return value
         text = parse_str(value).strip()
         if text.startswith("+"):
@@ -287,7 +328,8 @@ def make_converter(default_region: str = DEFAULT_REGION) -> cattrs.Converter:
     conv.register_structure_hook(Decimal, parse_decimal)
     conv.register_structure_hook(datetime, parse_date)
     conv.register_structure_hook(DeliveryStatus, parse_status)
+    conv.phone_hook = phone_hook
     conv.register_structure_hook_factory(
-        lambda t: t in _MODELS, lambda t: _make_attrs_hook(conv, t, phone_hook)
+        lambda t: t in _MODELS, lambda t: make_structure_fn(conv, t)
     )
     return conv

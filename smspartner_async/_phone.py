@@ -13,7 +13,7 @@ import re
 
 from ._errors import InvalidInputError
 
-__all__ = ["DEFAULT_REGION", "REGIONS", "normalize_message_id", "normalize_phone"]
+__all__ = ["DEFAULT_REGION", "REGIONS", "is_e164", "normalize_message_id", "normalize_phone"]
 
 DEFAULT_REGION = "FR"
 
@@ -44,6 +44,7 @@ REGIONS: dict[str, tuple[str, str, tuple[int, ...]]] = {
 }
 
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}").fullmatch
+is_e164 = _E164
 _SEPARATORS = str.maketrans("", "", " .-()/\u00a0")
 
 

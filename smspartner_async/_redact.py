@@ -11,7 +11,14 @@ from __future__ import annotations
 import logging
 import re
 
-__all__ = ["REDACTED", "SecretStr", "install_log_filter", "redact", "register_secret"]
+__all__ = [
+    "REDACTED",
+    "SecretStr",
+    "install_log_filter",
+    "mask_phone_params",
+    "redact",
+    "register_secret",
+]
 
 REDACTED = "***"
 
@@ -67,15 +74,23 @@ class SecretStr:
         return hash(self._value)
 
 
+# httpx prints message-status URLs, phone number included, at INFO: keep the last two digits.
+_PHONE_PARAM = re.compile(r"(?i)(phone_?number=)(?:%2B|\+)?[0-9]*([0-9]{2})")
+
+
+def mask_phone_params(text: str) -> str:
+    return _PHONE_PARAM.sub(lambda m: f"{m.group(1)}{REDACTED}{m.group(2)}", text)
+
+
 class _RedactingFilter(logging.Filter):
-    """Rewrites a record's message so no handler ever formats the key."""
+    """Rewrites a record's message so no handler ever formats the key (nor a full number)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a broken record is the logging module's problem, not ours
             return True
-        cleaned = redact(message)
+        cleaned = mask_phone_params(redact(message))
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True

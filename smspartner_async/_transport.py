@@ -172,7 +172,7 @@ class Sender:
                 self.stats.rate_limited += 1
                 self._gate.pause(delay)
             self.stats.retries += 1
-            log.warning(
+            log.info(
                 "%s failed (%s), retry %d of %d in %.2fs",
                 endpoint.name,
                 type(error).__name__,

@@ -43,6 +43,7 @@ def _parser() -> etree.XMLParser:
         dtd_validation=False,
         huge_tree=False,
         collect_ids=False,
+        remove_blank_text=True,
         remove_comments=True,
         remove_pis=True,
     )
@@ -77,6 +78,7 @@ def decode_xml(body: bytes, layout: XmlLayout) -> dict[str, Any]:
     return record
 
 
-def _item(item: Any, keys: tuple[str, ...]) -> dict[str, str]:
+def _item(item: Any, keys: tuple[str, ...]) -> dict[str, str | None]:
+    # Raw texts: the converter's parsers strip what they read, and cache by raw text.
     # Extra trailing entries (fields the API may add) are ignored, like unknown JSON keys.
-    return {key: (value.text or "").strip() for key, value in zip(keys, item, strict=False)}
+    return dict(zip(keys, [value.text for value in item], strict=False))
