@@ -217,6 +217,7 @@ def make_structure_fn(
         "    g = d.get",
     ]
     args = []
+    fetched: dict[tuple[str, ...], int] = {}
     for i, field in enumerate(attrs.fields(cls)):
         aliases: tuple[str, ...] = field.metadata.get("aliases", ())
         default = field.default
@@ -230,8 +231,14 @@ def make_structure_fn(
         tp = _strip_optional(field.type)
         hook, cache = _hook_for(conv, field.name, tp)
         env[f"h{i}"], env[f"t{i}"], env[f"c{i}"] = hook, tp, cache
-        lines.append(f"    v{i} = g({aliases[0]!r})")
-        lines.extend(f"    if v{i} is None: v{i} = g({alias!r})" for alias in aliases[1:])
+        if aliases in fetched:  # status and status_text read the same key: read it once
+            lines.append(f"    v{i} = r{fetched[aliases]}")
+        else:
+            fetched[aliases] = i
+            lines.append(f"    r{i} = v{i} = g({aliases[0]!r})")
+            lines.extend(
+                f"    if v{i} is None: r{i} = v{i} = g({alias!r})" for alias in aliases[1:]
+            )
         if default is attrs.NOTHING:
             lines.append(f"    if v{i} is None: raise _missing({aliases[0]!r})")
         else:

@@ -86,6 +86,7 @@ class Sender:
         self._limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
         self._on_request = on_request
         self._headers = _XML_HEADERS if response_format == "xml" else _JSON_HEADERS
+        self._body_urls: dict[str, httpx.URL] = {}
         self.stats = ClientStats()
 
     async def call(
@@ -102,15 +103,16 @@ class Sender:
         `parse` runs inside the retry loop: an answer that decodes but does not
         fit the models (`ResponseFormatError`) is retried like a garbled one.
         """
-        query = {"apiKey": self._api_key.reveal(), **(params or {})}
-        if self._format == "xml":
-            query["_format"] = "xml"
         content = None
-        if payload is not None:
+        if payload is None:
+            query = {"apiKey": self._api_key.reveal(), **(params or {})}
+            if self._format == "xml":
+                query["_format"] = "xml"
+            url = httpx.URL(f"{self._base_url}/{endpoint.name}", params=query)
+        else:
             content = orjson.dumps({"apiKey": self._api_key.reveal(), **payload})
-            del query["apiKey"]
-        url = f"{self._base_url}/{endpoint.name}"
-        attempts = self._attempts(endpoint, parse, url, query, content, pairs)
+            url = self._body_url(endpoint)
+        attempts = self._attempts(endpoint, parse, url, content, pairs)
         if self._deadline is None:
             return await attempts
         try:
@@ -128,8 +130,7 @@ class Sender:
         self,
         endpoint: Endpoint,
         parse: Callable[[dict[str, Any]], T],
-        url: str,
-        query: dict[str, str],
+        url: httpx.URL,
         content: bytes | None,
         pairs: int,
     ) -> T:
@@ -140,7 +141,7 @@ class Sender:
             status: int | None = None
             error: SMSPartnerError
             try:
-                response = await self._send(endpoint, url, query, content)
+                response = await self._send(endpoint, url, content)
             except httpx.TimeoutException as exc:
                 error = APITimeoutError(f"{endpoint.name}: {exc}", endpoint=endpoint.name)
             except httpx.TransportError as exc:
@@ -184,7 +185,7 @@ class Sender:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, endpoint: Endpoint, url: str, query: dict[str, str], content: bytes | None
+        self, endpoint: Endpoint, url: httpx.URL, content: bytes | None
     ) -> httpx.Response:
         # Waiting for the gate or the rate limit never holds a concurrency slot.
         while True:
@@ -195,8 +196,17 @@ class Sender:
                 if self._gate.remaining() > 0:
                     continue  # a 429 arrived while we queued for the slot
                 return await self._http.request(
-                    endpoint.method, url, params=query, content=content, headers=self._headers
+                    endpoint.method, url, content=content, headers=self._headers
                 )
+
+    def _body_url(self, endpoint: Endpoint) -> httpx.URL:
+        """The URL of a call whose key travels in the body: parsed once per endpoint."""
+        url = self._body_urls.get(endpoint.name)
+        if url is None:
+            params = {"_format": "xml"} if self._format == "xml" else None
+            url = httpx.URL(f"{self._base_url}/{endpoint.name}", params=params)
+            self._body_urls[endpoint.name] = url
+        return url
 
     def _observe(
         self,
