@@ -262,7 +262,10 @@ class ChunkFetcher:
             message_id = item.get("messageId")
             if message_id is None:
                 message_id = item.get("message_id")
-            slot = lookup.get((phone, message_id))  # type: ignore[arg-type]
+            try:
+                slot = lookup.get((phone, message_id))  # type: ignore[arg-type]
+            except TypeError:  # a list or an object where a phone or an id should be
+                continue
             if slot is None:
                 slot = self._slot_of(phone, message_id, lookup)
                 if slot is None:

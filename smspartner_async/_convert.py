@@ -95,7 +95,7 @@ def parse_bool(value: object, _: object = None) -> bool:
         pass
     if isinstance(value, str) and value.strip().lower() in _BOOLS:
         return _BOOLS[value.strip().lower()]
-    raise ValueError(f"not a boolean: {value!r}")
+    raise ValueError(f"not a boolean: {repr(value)[:40]}")
 
 
 def parse_int(value: object, _: object = None) -> int:
@@ -107,7 +107,7 @@ def parse_int(value: object, _: object = None) -> int:
             return int(text)
     elif isinstance(value, float) and value.is_integer():
         return int(value)
-    raise ValueError(f"not an integer: {value!r}")
+    raise ValueError(f"not an integer: {repr(value)[:40]}")
 
 
 def parse_str(value: object, _: object = None) -> str:

@@ -97,9 +97,11 @@ def read_answer(
         record = decode_body(body, response_format, endpoint.xml)
     except ResponseFormatError as exc:
         if status_code == 408 or status_code >= 500:
-            raise ServerError(
+            error = ServerError(
                 None, f"server error, body: {exc.excerpt!r}", status_code=status_code, endpoint=name
-            ) from None
+            )
+            error.retry_after = parse_retry_after(headers)
+            raise error from None
         exc.status_code, exc.endpoint = status_code, name
         raise
     success = record.get("success")
@@ -113,10 +115,15 @@ def read_answer(
     if ok is False:
         message = record.get("message")
         text = message if isinstance(message, str) else "no message"
-        raise error_from_code(code, text, status_code=status_code, endpoint=name)
+        api_error = error_from_code(code, text, status_code=status_code, endpoint=name)
+        if isinstance(api_error, ServerError):
+            api_error.retry_after = parse_retry_after(headers)
+        raise api_error
     if ok is None:
         if status_code == 408 or status_code >= 500:
-            raise ServerError(None, "server error", status_code=status_code, endpoint=name)
+            error = ServerError(None, "server error", status_code=status_code, endpoint=name)
+            error.retry_after = parse_retry_after(headers)
+            raise error
         raise ResponseFormatError(
             "the answer has no success flag", body=body, status_code=status_code, endpoint=name
         )

@@ -168,9 +168,13 @@ def _rebuild_rate_limit(message: str, retry_after: float | None, endpoint: str |
 
 
 class ServerError(APIError):
-    """HTTP 408 or 5xx with no API error in the body: the server may recover."""
+    """HTTP 408 or 5xx with no API error in the body: the server may recover.
+
+    `retry_after` is the server's `Retry-After` (a 503 may send one), in seconds.
+    """
 
     retryable = True
+    retry_after: float | None = None
 
 
 _BY_CODE: dict[int, type[APIError]] = {

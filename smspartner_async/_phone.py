@@ -93,6 +93,7 @@ def normalize_message_id(value: object, *, index: int | None = None) -> int:
             return value
     elif isinstance(value, str):
         text = value.strip()
-        if text.isascii() and text.isdigit() and int(text) > 0:
+        # 19 digits hold any 64-bit id; longer strings are not ids (and int() refuses > 4300)
+        if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) > 0:
             return int(text)
     raise InvalidInputError("message id must be a positive integer", value=value, index=index)

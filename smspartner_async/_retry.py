@@ -84,11 +84,14 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
         return _clamp(seconds)
     try:
         when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         return None
-    return _clamp(when.timestamp() - (time() if now is None else now))
+    try:
+        return _clamp(when.timestamp() - (time() if now is None else now))
+    except OverflowError:
+        return None
 
 
 def _finite(text: str) -> float | None:

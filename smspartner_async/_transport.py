@@ -166,11 +166,12 @@ class Sender:
             if error.retryable and attempt < max_retries:
                 delay = self._retry.wait_for(attempt, getattr(error, "retry_after", None))
             self._observe(endpoint, attempt, status, elapsed, pairs, error, delay)
+            limited = isinstance(error, RateLimitError)
+            self.stats.rate_limited += limited
             if delay is None:
                 self.stats.failures += 1
                 raise error
-            if isinstance(error, RateLimitError):
-                self.stats.rate_limited += 1
+            if limited:
                 self._gate.pause(delay)
             self.stats.retries += 1
             log.info(
@@ -232,6 +233,8 @@ class Sender:
                 f", {type(error).__name__}" if error else "",
             )
         if self._on_request is not None:
-            self._on_request(
-                RequestEvent(endpoint.name, attempt, status, elapsed, pairs, error, retry_in)
-            )
+            event = RequestEvent(endpoint.name, attempt, status, elapsed, pairs, error, retry_in)
+            try:
+                self._on_request(event)
+            except Exception as exc:  # a metrics hook must not fail the API call
+                log.warning("on_request hook raised %s; ignored", type(exc).__name__)

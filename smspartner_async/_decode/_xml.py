@@ -19,6 +19,8 @@ __all__ = ["XmlLayout", "decode_xml"]
 
 _ERROR_KEYS = ("success", "code", "message")
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+# Any element but <entry> below the root (XInclude, foreign markup): one XPath pass in C.
+_FOREIGN = etree.XPath("boolean(/result//*[not(self::entry)])")
 
 
 @attrs.frozen
@@ -63,13 +65,19 @@ def decode_xml(body: bytes, layout: XmlLayout) -> dict[str, Any]:
         raise ResponseFormatError(f"the API sent {kind}", body=body) from None
     if root is None or root.tag != "result":
         raise ResponseFormatError("the API sent XML without a <result> root", body=body)
-    entries = list(root)
-    if any(e.tag != "entry" for e in entries):
+    docinfo: Any = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        # The byte check above misses UTF-16/32 documents.
+        raise ResponseFormatError("the API sent XML with a DTD, refused", body=body)
+    if _FOREIGN(root):
         raise ResponseFormatError("unexpected element in the API's XML", body=body)
+    entries = list(root)
     keys = _ERROR_KEYS if entries and _text(entries[0]).lower() == "false" else layout.keys
     record: dict[str, Any] = {}
     for key, entry in zip(keys, entries, strict=False):
         if key == layout.list_key:
+            if not len(entry) and _text(entry):
+                raise ResponseFormatError(f"text where {key!r} should be a list", body=body)
             record[key] = [_item(item, layout.item_keys) for item in entry]
         elif len(entry):
             raise ResponseFormatError(f"unexpected nested entries for {key!r}", body=body)
