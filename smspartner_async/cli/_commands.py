@@ -253,6 +253,8 @@ def demo(settings: Settings, count: int, fault_rate: float, seed: int) -> None:
     are French, so national ones are read as FR whatever --region says.
     """
     faults = Faults(rate=fault_rate, kinds=DEMO_FAULTS, retry_after=0, seed=seed)
+    if fault_rate:
+        faults.script(DEMO_FAULTS)  # each kind once up front, whatever the draws: visible retries
     sandbox = Sandbox(seed=seed, api_key=None, faults=faults, clock=lambda: 0.0)
     settings = attrs.evolve(settings, sandbox=True, region="FR")
     pairs = list(sandbox.data.sample_pairs(count, national_share=0.1))
