@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
@@ -30,7 +31,13 @@ import attrs
 
 from ._convert import Converter, make_structure_fn
 from ._endpoints import LIST_KEY, MULTI_STATUS
-from ._errors import FATAL_ERRORS, InvalidInputError, ResponseFormatError, SMSPartnerError
+from ._errors import (
+    FATAL_ERRORS,
+    ClientStateError,
+    InvalidInputError,
+    ResponseFormatError,
+    SMSPartnerError,
+)
 from ._models import MultiStatusResult
 from ._phone import is_e164, normalize_message_id, normalize_phone
 from ._transport import Sender
@@ -38,6 +45,10 @@ from ._transport import Sender
 __all__ = ["MAX_BATCH", "Pair", "Pairs", "Progress", "run_windowed"]
 
 MAX_BATCH = 500
+# Errors a batch raises instead of turning them into failed items.
+_NO_FALLBACK: tuple[type[SMSPartnerError], ...] = (*FATAL_ERRORS, ClientStateError)
+# Input pairs (repeats included) one streamed chunk may hold before it is sent.
+_MAX_HELD = 4 * MAX_BATCH
 
 Key: TypeAlias = tuple[str, int]
 Pair: TypeAlias = tuple[str, int | str]
@@ -47,6 +58,7 @@ Progress: TypeAlias = Callable[[int, int | None], None]
 
 T = TypeVar("T")
 R = TypeVar("R")
+log = logging.getLogger("smspartner_async")
 
 
 async def run_windowed(
@@ -127,7 +139,7 @@ def validate_pair(pair: object, index: int, region: str) -> Key:
     )
 
 
-def validate_all(pairs: Iterable[Pair], region: str) -> list[Key]:
+def validate_all(pairs: Iterable[Pair], region: str, start: int = 0) -> list[Key]:
     """Every pair checked before anything is sent; the first bad one raises, naming its index.
 
     A pair that already is `(E.164 str, positive int)` is kept as it is (no new
@@ -135,7 +147,7 @@ def validate_all(pairs: Iterable[Pair], region: str) -> list[Key]:
     """
     keys: list[Key] = []
     append = keys.append
-    for index, pair in enumerate(pairs):
+    for index, pair in enumerate(pairs, start):
         if pair.__class__ is tuple and len(pair) == 2:
             phone, message_id = pair
             if (
@@ -193,10 +205,14 @@ async def stream_chunks(pairs: Pairs, batch_size: int, region: str) -> AsyncGene
             positions.append(index)
         else:
             held = positions[slot]
-            positions[slot] = [*held, index] if isinstance(held, list) else [held, index]
+            if isinstance(held, list):
+                held.append(index)
+            else:
+                positions[slot] = [held, index]
         chunk.size += 1
         index += 1
-        if len(chunk.keys) == batch_size:
+        # Repeats count too: memory stays bounded however few distinct pairs there are.
+        if len(chunk.keys) == batch_size or chunk.size == _MAX_HELD:
             yield chunk
             chunk, lookup = Chunk(), dict[Key, int]()
     if chunk.keys:
@@ -236,7 +252,7 @@ class ChunkFetcher:
                 payload=payload,
                 pairs=len(chunk.keys),
             )
-        except FATAL_ERRORS:
+        except _NO_FALLBACK:
             raise
         except SMSPartnerError as exc:
             if self._fail_fast:
@@ -262,6 +278,8 @@ class ChunkFetcher:
             message_id = item.get("messageId")
             if message_id is None:
                 message_id = item.get("message_id")
+            elif message_id.__class__ is str and message_id.isdigit() and len(message_id) < 20:
+                message_id = int(message_id)  # XML, and some JSON, send ids as text
             try:
                 slot = lookup.get((phone, message_id))  # type: ignore[arg-type]
             except TypeError:  # a list or an object where a phone or an id should be
@@ -299,6 +317,16 @@ class ChunkFetcher:
         except InvalidInputError:
             return None
         return slot
+
+
+def report_progress(progress: Progress | None, done: int, total: int | None) -> None:
+    """Call the caller's progress hook; a hook that raises must not cancel the batch."""
+    if progress is None:
+        return
+    try:
+        progress(done, total)
+    except Exception as exc:
+        log.warning("progress hook raised %s; ignored", type(exc).__name__)
 
 
 def _first(position: int | list[int]) -> int:

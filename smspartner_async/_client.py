@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Sized
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sized
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -24,11 +24,13 @@ from ._batching import (
     MAX_BATCH,
     Chunk,
     ChunkFetcher,
+    Key,
     Pair,
     Pairs,
     Progress,
     chunks_of,
     expand,
+    report_progress,
     run_windowed,
     stream_chunks,
     validate_all,
@@ -49,6 +51,7 @@ __all__ = ["DEFAULT_BASE_URL", "SMSPartnerClient"]
 
 DEFAULT_BASE_URL = "https://api.smspartner.fr/v1"
 ENV_API_KEY = "SMSPARTNER_API_KEY"
+_VALIDATION_SLICE = 65_536
 T = TypeVar("T")
 
 
@@ -87,6 +90,10 @@ class SMSPartnerClient:
         on_request: Callable[[RequestEvent], None] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"api_key must be a string, not {type(key).__name__}")
+        if not isinstance(base_url, str):
+            raise TypeError(f"base_url must be a string, not {type(base_url).__name__}")
         if not key or not key.strip():
             raise AuthenticationError(
                 1, f"no API key: pass api_key= or set the {ENV_API_KEY} environment variable"
@@ -246,11 +253,18 @@ class SMSPartnerClient:
         makes any failed call raise).
         """
         self._check_usable()
-        if isinstance(pairs, AsyncIterable):
-            items: list[Pair] = [pair async for pair in pairs]
+        source: object = pairs  # checked at run time too: callers are not all type-checked
+        if isinstance(source, AsyncIterable):
+            items: list[Pair] = [pair async for pair in source]
+        elif isinstance(source, Iterable) and not isinstance(source, str | bytes):
+            items = source if isinstance(source, list) else list(source)
         else:
-            items = pairs if isinstance(pairs, list) else list(pairs)
-        keys = validate_all(items, self._region)
+            raise InvalidInputError("pairs must be an iterable of (phone, id) pairs", value=pairs)
+        keys: list[Key] = []
+        for start in range(0, len(items), _VALIDATION_SLICE):
+            if start:
+                await asyncio.sleep(0)  # a million pairs: let the loop breathe between slices
+            keys += validate_all(items[start : start + _VALIDATION_SLICE], self._region, start)
         total = len(keys)
         chunks, duplicates = chunks_of(keys, self._batch_size)
         del keys
@@ -271,12 +285,11 @@ class SMSPartnerClient:
                     for result in chunk_results:
                         results[result.index] = result
                 done += chunk.size
-                if progress is not None:
-                    progress(done, total)
+                report_progress(progress, done, total)
         for index, first in duplicates.items():
             results[index] = _with_index(results[first], index)
-        if duplicates and progress is not None:
-            progress(total, total)
+        if duplicates:
+            report_progress(progress, total, total)
         return results  # type: ignore[return-value]  # every slot is filled above
 
     async def iter_multi_status(
@@ -295,6 +308,9 @@ class SMSPartnerClient:
         calls still in flight at once.
         """
         self._check_usable()
+        source: object = pairs
+        if not isinstance(source, Iterable | AsyncIterable) or isinstance(source, str | bytes):
+            raise InvalidInputError("pairs must be an iterable of (phone, id) pairs", value=pairs)
         total = len(pairs) if isinstance(pairs, Sized) else None
         fetch = self._fetcher(fail_fast)
 
@@ -307,8 +323,7 @@ class SMSPartnerClient:
         async with aclosing(window) as finished:
             async for chunk, chunk_results in finished:
                 done += chunk.size
-                if progress is not None:
-                    progress(done, total)
+                report_progress(progress, done, total)
                 for result in expand(chunk, chunk_results):
                     yield result
 

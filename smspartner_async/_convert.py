@@ -98,13 +98,19 @@ def parse_bool(value: object, _: object = None) -> bool:
     raise ValueError(f"not a boolean: {repr(value)[:40]}")
 
 
+_int_cache: dict[str, int] = {}
+
+
 def parse_int(value: object, _: object = None) -> int:
     if type(value) is int:
         return value
     if isinstance(value, str):
         text = value.strip()
-        if text.isascii() and text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            number = int(text)
+            if len(_int_cache) < _CACHE_LIMIT:
+                _int_cache[value] = number  # XML's codes: "200" again and again
+            return number
     elif isinstance(value, float) and value.is_integer():
         return int(value)
     raise ValueError(f"not an integer: {repr(value)[:40]}")
@@ -209,7 +215,7 @@ def make_structure_fn(
     with a cache are inlined as a dict lookup, the common case; a miss calls
     the parser, which fills the cache. Generated once per (converter, class, given).
     """
-    env: dict[str, Any] = {"cls": cls, "_missing": _missing}
+    env: dict[str, Any] = {"cls": cls, "_missing": _missing, "_int_cache": _int_cache}
     params = ", ".join(["d", *(given or ("_",))])
     lines = [
         f"def structure({params}):",
@@ -252,8 +258,14 @@ def make_structure_fn(
                 f"{indent}try: v{i} = c{i}[v{i}]",
                 f"{indent}except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
             ]
-        elif hook is parse_int or hook is parse_str:  # identity on their own type
-            lines.append(f"{indent}if v{i}.__class__ is not t{i}: v{i} = h{i}(v{i}, t{i})")
+        elif hook is parse_int:  # ints pass; XML's texts hit the cache
+            lines += [
+                f"{indent}if v{i}.__class__ is not int:",
+                f"{indent}    try: v{i} = _int_cache[v{i}]",
+                f"{indent}    except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
+            ]
+        elif hook is parse_str:  # identity on its own type
+            lines.append(f"{indent}if v{i}.__class__ is not str: v{i} = h{i}(v{i}, t{i})")
         else:
             lines.append(f"{indent}v{i} = h{i}(v{i}, t{i})")
         args.append(f"v{i}")

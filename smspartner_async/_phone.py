@@ -64,7 +64,8 @@ def normalize_phone(
             value=value,
             index=index,
         )
-    text = value.strip().translate(_SEPARATORS)
+    # "+33 (0)6 ...": the (0) is the trunk prefix, written for national callers.
+    text = value.strip().replace("(0)", "").translate(_SEPARATORS)
     if text.startswith("00"):
         text = "+" + text[2:]
     if text.startswith("+"):

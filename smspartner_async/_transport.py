@@ -21,7 +21,9 @@ from ._endpoints import Endpoint, read_answer
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
+    ClientStateError,
     RateLimitError,
+    ResponseFormatError,
     SMSPartnerError,
 )
 from ._redact import SecretStr
@@ -34,6 +36,19 @@ log = logging.getLogger("smspartner_async")
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _XML_HEADERS = {"Content-Type": "application/json", "Accept": "application/xml"}
+
+
+class _Prepared:
+    """A request's URL and body, which carry the key: hidden from repr and tracebacks."""
+
+    __slots__ = ("content", "url")
+
+    def __init__(self, url: httpx.URL, content: bytes | None) -> None:
+        self.url = url
+        self.content = content
+
+    def __repr__(self) -> str:
+        return "<request to the SMS Partner API, key hidden>"
 
 
 @attrs.frozen
@@ -102,37 +117,44 @@ class Sender:
 
         `parse` runs inside the retry loop: an answer that decodes but does not
         fit the models (`ResponseFormatError`) is retried like a garbled one.
+        The deadline starts with the first send: time queued behind other calls
+        of the client (for a slot, the rate limit, a 429 pause) is not the API's.
         """
-        content = None
+        request = self._prepare(endpoint, params, payload)
+        deadline = asyncio.timeout(None)
+        try:
+            async with deadline:
+                return await self._attempts(endpoint, parse, request, pairs, deadline)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+        self.stats.failures += 1
+        raise APITimeoutError(
+            f"{endpoint.name}: no answer within the {self._deadline:g}s deadline "
+            "(all attempts included)",
+            endpoint=endpoint.name,
+        )
+
+    def _prepare(
+        self, endpoint: Endpoint, params: dict[str, str] | None, payload: dict[str, Any] | None
+    ) -> _Prepared:
+        # The revealed key lives only inside _Prepared, whose repr hides it: tracebacks
+        # rendered with their locals (Sentry, rich, loguru) never show it.
         if payload is None:
             query = {"apiKey": self._api_key.reveal(), **(params or {})}
             if self._format == "xml":
                 query["_format"] = "xml"
-            url = httpx.URL(f"{self._base_url}/{endpoint.name}", params=query)
-        else:
-            content = orjson.dumps({"apiKey": self._api_key.reveal(), **payload})
-            url = self._body_url(endpoint)
-        attempts = self._attempts(endpoint, parse, url, content, pairs)
-        if self._deadline is None:
-            return await attempts
-        try:
-            async with asyncio.timeout(self._deadline):
-                return await attempts
-        except TimeoutError:
-            self.stats.failures += 1
-            raise APITimeoutError(
-                f"{endpoint.name}: no answer within the {self._deadline:g}s deadline "
-                "(all attempts included)",
-                endpoint=endpoint.name,
-            ) from None
+            return _Prepared(httpx.URL(f"{self._base_url}/{endpoint.name}", params=query), None)
+        content = orjson.dumps({"apiKey": self._api_key.reveal(), **payload})
+        return _Prepared(self._body_url(endpoint), content)
 
     async def _attempts(
         self,
         endpoint: Endpoint,
         parse: Callable[[dict[str, Any]], T],
-        url: httpx.URL,
-        content: bytes | None,
+        request: _Prepared,
         pairs: int,
+        deadline: asyncio.Timeout,
     ) -> T:
         loop = asyncio.get_running_loop()
         max_retries = self._retry.max_retries
@@ -141,21 +163,25 @@ class Sender:
             status: int | None = None
             error: SMSPartnerError
             try:
-                response = await self._send(endpoint, url, content)
+                response = await self._send(endpoint, request, deadline)
             except httpx.TimeoutException as exc:
                 error = APITimeoutError(f"{endpoint.name}: {exc}", endpoint=endpoint.name)
-            except httpx.TransportError as exc:
+            except httpx.DecodingError as exc:
+                error = ResponseFormatError(
+                    f"{endpoint.name}: the body does not match its Content-Encoding ({exc})",
+                    endpoint=endpoint.name,
+                )
+            except httpx.RequestError as exc:  # transport errors, too many redirects
                 error = APIConnectionError(
                     f"{endpoint.name}: {type(exc).__name__}: {exc}", endpoint=endpoint.name
                 )
             else:
                 status = response.status_code
                 try:
-                    result = parse(
-                        read_answer(
-                            status, response.headers, response.content, endpoint, self._format
-                        )
+                    record = read_answer(
+                        status, response.headers, response.content, endpoint, self._format
                     )
+                    result = parse(record)
                 except SMSPartnerError as exc:
                     error = exc
                 else:
@@ -186,18 +212,23 @@ class Sender:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, endpoint: Endpoint, url: httpx.URL, content: bytes | None
+        self, endpoint: Endpoint, request: _Prepared, deadline: asyncio.Timeout
     ) -> httpx.Response:
-        # Waiting for the gate or the rate limit never holds a concurrency slot.
+        # Waiting for a 429 pause never holds a concurrency slot. The rate limit is
+        # booked once the slot is held, so slots freed together cannot start a burst.
         while True:
             await self._gate.wait()
-            if self._limiter is not None:
-                await self._limiter.acquire()
             async with self._slots:
                 if self._gate.remaining() > 0:
                     continue  # a 429 arrived while we queued for the slot
+                if self._limiter is not None:
+                    await self._limiter.acquire()
+                if self._http.is_closed:
+                    raise ClientStateError("Cannot send a request, as the client has been closed.")
+                if self._deadline is not None and deadline.when() is None:
+                    deadline.reschedule(asyncio.get_running_loop().time() + self._deadline)
                 return await self._http.request(
-                    endpoint.method, url, content=content, headers=self._headers
+                    endpoint.method, request.url, content=request.content, headers=self._headers
                 )
 
     def _body_url(self, endpoint: Endpoint) -> httpx.URL:

@@ -78,12 +78,31 @@ def decode_xml(body: bytes, layout: XmlLayout) -> dict[str, Any]:
         if key == layout.list_key:
             if not len(entry) and _text(entry):
                 raise ResponseFormatError(f"text where {key!r} should be a list", body=body)
-            record[key] = [_item(item, layout.item_keys) for item in entry]
+            record[key] = _items(entry, layout.item_keys)
         elif len(entry):
             raise ResponseFormatError(f"unexpected nested entries for {key!r}", body=body)
         else:
             record[key] = _text(entry)
     return record
+
+
+_ITEM_TEXTS = etree.XPath("entry/entry/text()", smart_strings=False)
+
+
+def _items(entry: Any, keys: tuple[str, ...]) -> list[dict[str, str | None]]:
+    """The list's records. Fast path: every value's text in one XPath call (C), split by
+    each record's length; it holds when every value has exactly one text node."""
+    texts: list[str | None] = _ITEM_TEXTS(entry)  # type: ignore[assignment]
+    items = list(entry)
+    lengths = [len(item) for item in items]
+    if sum(lengths) != len(texts):  # an empty value somewhere: read entry by entry
+        return [_item(item, keys) for item in items]
+    records: list[dict[str, str | None]] = []
+    at = 0
+    for length in lengths:
+        records.append(dict(zip(keys, texts[at : at + length], strict=False)))
+        at += length
+    return records
 
 
 def _item(item: Any, keys: tuple[str, ...]) -> dict[str, str | None]:
