@@ -261,6 +261,10 @@ class ChunkFetcher:
             pairs = zip(chunk.keys, chunk.positions, strict=True)
             return [_failed(key, _first(pos), exc) for key, pos in pairs]
 
+    async def with_chunk(self, chunk: Chunk) -> tuple[Chunk, list[MultiStatusResult]]:
+        """The results with their chunk, for callers that place them by its positions."""
+        return chunk, await self(chunk)
+
     def _match(self, chunk: Chunk, record: dict[str, Any]) -> list[MultiStatusResult]:
         """Results for the chunk's keys from the answer's items, whatever their order."""
         items = record.get(LIST_KEY)

@@ -22,7 +22,6 @@ import httpx
 from ._aiohttp import AiohttpTransport
 from ._batching import (
     MAX_BATCH,
-    Chunk,
     ChunkFetcher,
     Key,
     Pair,
@@ -271,11 +270,7 @@ class SMSPartnerClient:
         results: list[MultiStatusResult | None] = [None] * total
         done = 0
         fetch = self._fetcher(fail_fast)
-
-        async def work(chunk: Chunk) -> tuple[Chunk, list[MultiStatusResult]]:
-            return chunk, await fetch(chunk)
-
-        window = run_windowed(chunks, work, self._max_concurrency, ordered=False)
+        window = run_windowed(chunks, fetch.with_chunk, self._max_concurrency, ordered=False)
         async with aclosing(window) as finished:
             async for chunk, chunk_results in finished:
                 positions = chunk.positions
@@ -313,13 +308,9 @@ class SMSPartnerClient:
             raise InvalidInputError("pairs must be an iterable of (phone, id) pairs", value=pairs)
         total = len(pairs) if isinstance(pairs, Sized) else None
         fetch = self._fetcher(fail_fast)
-
-        async def work(chunk: Chunk) -> tuple[Chunk, list[MultiStatusResult]]:
-            return chunk, await fetch(chunk)
-
         done = 0
         chunks = stream_chunks(pairs, self._batch_size, self._region)
-        window = run_windowed(chunks, work, self._max_concurrency, ordered=False)
+        window = run_windowed(chunks, fetch.with_chunk, self._max_concurrency, ordered=False)
         async with aclosing(window) as finished:
             async for chunk, chunk_results in finished:
                 done += chunk.size

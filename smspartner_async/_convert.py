@@ -23,8 +23,14 @@ from zoneinfo import ZoneInfo
 import attrs
 import cattrs
 
-from ._models import BulkStatus, DeliveryStatus, MessageStatus, MultiStatusResult, RecipientStatus
-from ._models import TagPage as TagPage
+from ._models import (
+    BulkStatus,
+    DeliveryStatus,
+    MessageStatus,
+    MultiStatusResult,
+    RecipientStatus,
+    TagPage,
+)
 from ._phone import DEFAULT_REGION, normalize_phone
 
 __all__ = ["PARIS", "make_converter", "parse_bool", "parse_date", "parse_int", "parse_status"]
