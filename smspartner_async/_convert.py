@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar, Union, get_args, get_origin
+from typing import Any, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -35,7 +35,6 @@ from ._phone import DEFAULT_REGION, normalize_phone
 
 __all__ = ["PARIS", "make_converter", "parse_bool", "parse_date", "parse_int", "parse_status"]
 
-T = TypeVar("T")
 PARIS = ZoneInfo("Europe/Paris")
 
 _MODELS = (MessageStatus, MultiStatusResult, RecipientStatus, BulkStatus, TagPage)
