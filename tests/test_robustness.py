@@ -119,8 +119,12 @@ async def test_rate_limit_holds_when_slots_free_up_together(router, make_client)
     router.get("/message-status").mock(side_effect=stall_then_answer)
     client = make_client(max_concurrency=4, max_requests_per_second=20)
     await asyncio.gather(*(client.message_status("+33612345678", 1) for _ in range(12)))
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    assert min(gaps) >= 0.04  # 1/20 s, with a little timer slack
+    # The n-th start comes n/20 s after the first at the earliest (a timer may wake one late
+    # and the next on time, so single gaps can be short); a burst would put several at once.
+    late = [starts[n] - starts[0] - n / 20 for n in range(len(starts))]
+    assert min(late) >= -0.02
+    bursts = [b - a for a, b in itertools.pairwise(starts) if b - a < 0.01]
+    assert not bursts
 
 
 async def test_deadline_does_not_count_time_queued_behind_other_calls(router, make_client):
