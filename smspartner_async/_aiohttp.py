@@ -13,7 +13,6 @@ import asyncio
 import functools
 import ssl
 import urllib.request
-from types import TracebackType
 
 import aiohttp
 import httpx
@@ -144,14 +143,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None = None,
-        exc_value: BaseException | None = None,
-        traceback: TracebackType | None = None,
-    ) -> None:
-        await self.aclose()
 
 
 @functools.cache

@@ -342,12 +342,17 @@ def _failed(key: Key, index: int, error: SMSPartnerError) -> MultiStatusResult:
     return MultiStatusResult(key[0], key[1], ok=False, code=code, index=index, error=error)
 
 
+def with_index(result: MultiStatusResult, index: int) -> MultiStatusResult:
+    """The same answer for another input position (a duplicate pair)."""
+    return attrs.evolve(result, index=index)
+
+
 def expand(chunk: Chunk, results: list[MultiStatusResult]) -> Iterable[MultiStatusResult]:
     """One result per input position of the chunk (duplicates get their own index)."""
     for result, position in zip(results, chunk.positions, strict=True):
         if isinstance(position, list):
             yield result
             for index in position[1:]:
-                yield attrs.evolve(result, index=index)
+                yield with_index(result, index)
         else:
             yield result

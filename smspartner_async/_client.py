@@ -16,7 +16,6 @@ from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-import attrs
 import httpx
 
 from ._aiohttp import AiohttpTransport
@@ -33,6 +32,7 @@ from ._batching import (
     run_windowed,
     stream_chunks,
     validate_all,
+    with_index,
 )
 from ._convert import make_converter
 from ._decode import ResponseFormat
@@ -282,7 +282,7 @@ class SMSPartnerClient:
                 done += chunk.size
                 report_progress(progress, done, total)
         for index, first in duplicates.items():
-            results[index] = _with_index(results[first], index)
+            results[index] = with_index(results[first], index)  # type: ignore[arg-type]
         if duplicates:
             report_progress(progress, total, total)
         return results  # type: ignore[return-value]  # every slot is filled above
@@ -366,8 +366,3 @@ class SMSPartnerClient:
             return self._converter.structure(record, cls)
         except (ValueError, TypeError) as exc:
             raise ResponseFormatError(f"the answer does not fit {cls.__name__}: {exc}") from None
-
-
-def _with_index(result: MultiStatusResult | None, index: int) -> MultiStatusResult:
-    assert result is not None
-    return attrs.evolve(result, index=index)
