@@ -28,6 +28,7 @@ from collections.abc import (
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
+import orjson
 
 from ._convert import Converter, make_structure_fn
 from ._endpoints import LIST_KEY, MULTI_STATUS
@@ -228,6 +229,19 @@ async def _as_async(pairs: Pairs) -> AsyncIterator[Pair]:
             yield pair
 
 
+_ITEM = '{"phoneNumber":"%s","messageId":%d}'
+
+
+def request_items(keys: list[Key]) -> orjson.Fragment:
+    """The `SMSStatut_List` JSON, written as text.
+
+    Keys are validated (E.164 is "+" and digits, ids are ints): nothing to
+    escape. A dict per pair would live through the request, and 500 of them
+    per chunk made the garbage collector's full passes twice as frequent.
+    """
+    return orjson.Fragment("[" + ",".join([_ITEM % key for key in keys]) + "]")
+
+
 class ChunkFetcher:
     """One multi-status call for a chunk -> one result per key, in chunk order."""
 
@@ -242,9 +256,7 @@ class ChunkFetcher:
         self._fail_fast = fail_fast
 
     async def __call__(self, chunk: Chunk) -> list[MultiStatusResult]:
-        payload = {
-            "SMSStatut_List": [{"phoneNumber": p, "messageId": m} for p, m in chunk.keys],
-        }
+        payload = {"SMSStatut_List": request_items(chunk.keys)}
         try:
             return await self._sender.call(
                 MULTI_STATUS,

@@ -129,12 +129,15 @@ class SMSPartnerClient:
         self._max_pages = max_pages
         self._converter = make_converter(default_region)
         self._owns_http = http_client is None
+        # Our own pool is driven directly; a caller's client goes through httpx's pipeline.
+        direct: AiohttpTransport | None = None
         if http_client is None:
             limits = httpx.Limits(
                 max_connections=max_concurrency, max_keepalive_connections=max_concurrency
             )
+            direct = AiohttpTransport(limits=limits)
             http_client = httpx.AsyncClient(
-                transport=AiohttpTransport(limits=limits),
+                transport=direct,
                 timeout=timeout,
                 headers={"User-Agent": f"smspartner-async/{__version__}"},
             )
@@ -149,6 +152,7 @@ class SMSPartnerClient:
             deadline=deadline,
             max_requests_per_second=max_requests_per_second,
             on_request=on_request,
+            direct=direct,
         )
         self._state = _State.UNOPENED
         self._loop: asyncio.AbstractEventLoop | None = None

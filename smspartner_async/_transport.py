@@ -16,6 +16,7 @@ import attrs
 import httpx
 import orjson
 
+from ._aiohttp import AiohttpTransport, Answer, client_timeout
 from ._decode import ResponseFormat
 from ._endpoints import Endpoint, read_answer
 from ._errors import (
@@ -36,6 +37,8 @@ log = logging.getLogger("smspartner_async")
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _XML_HEADERS = {"Content-Type": "application/json", "Accept": "application/xml"}
+#: respx's `using="httpx"` mode swaps this method; while it does, requests take httpx's path.
+_UNPATCHED = httpx.AsyncClient._transport_for_url
 
 
 class _Prepared:
@@ -89,8 +92,17 @@ class Sender:
         deadline: float | None,
         max_requests_per_second: float | None,
         on_request: Callable[[RequestEvent], None] | None,
+        direct: AiohttpTransport | None = None,
     ) -> None:
         self._http = http
+        self._direct = direct
+        if direct is not None:
+            # What httpx would send, minus what it alone can decode (br, zstd).
+            self._direct_headers = {
+                "User-Agent": http.headers.get("User-Agent", "smspartner-async"),
+                "Accept-Encoding": "gzip, deflate",
+            }
+            self._direct_timeout = client_timeout(http.timeout.as_dict())
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._format = response_format
@@ -101,6 +113,8 @@ class Sender:
         self._limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
         self._on_request = on_request
         self._headers = _XML_HEADERS if response_format == "xml" else _JSON_HEADERS
+        if direct is not None:
+            self._direct_headers.update(self._headers)
         self._body_urls: dict[str, httpx.URL] = {}
         self.stats = ClientStats()
 
@@ -163,7 +177,7 @@ class Sender:
             status: int | None = None
             error: SMSPartnerError
             try:
-                response = await self._send(endpoint, request, deadline)
+                answer = await self._send(endpoint, request, deadline)
             except httpx.TimeoutException as exc:
                 error = APITimeoutError(f"{endpoint.name}: {exc}", endpoint=endpoint.name)
             except httpx.DecodingError as exc:
@@ -176,10 +190,10 @@ class Sender:
                     f"{endpoint.name}: {type(exc).__name__}: {exc}", endpoint=endpoint.name
                 )
             else:
-                status = response.status_code
+                status = answer.status
                 try:
                     record = read_answer(
-                        status, response.headers, response.content, endpoint, self._format
+                        status, answer.headers, answer.body, endpoint, self._format
                     )
                     result = parse(record)
                 except SMSPartnerError as exc:
@@ -213,7 +227,7 @@ class Sender:
 
     async def _send(
         self, endpoint: Endpoint, request: _Prepared, deadline: asyncio.Timeout
-    ) -> httpx.Response:
+    ) -> Answer:
         # Waiting for a 429 pause never holds a concurrency slot. The rate limit is
         # booked once the slot is held, so slots freed together cannot start a burst.
         while True:
@@ -227,9 +241,19 @@ class Sender:
                     raise ClientStateError("Cannot send a request, as the client has been closed.")
                 if self._deadline is not None and deadline.when() is None:
                     deadline.reschedule(asyncio.get_running_loop().time() + self._deadline)
-                return await self._http.request(
+                if self._direct is not None and httpx.AsyncClient._transport_for_url is _UNPATCHED:
+                    return await self._direct.exchange(
+                        endpoint.method,
+                        str(request.url),
+                        self._direct_headers,
+                        request.content,
+                        self._direct_timeout,
+                        decode=True,
+                    )
+                response = await self._http.request(
                     endpoint.method, request.url, content=request.content, headers=self._headers
                 )
+                return Answer(response.status_code, response.headers, (), response.content)
 
     def _body_url(self, endpoint: Endpoint) -> httpx.URL:
         """The URL of a call whose key travels in the body: parsed once per endpoint."""
