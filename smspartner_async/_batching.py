@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import deque
 from collections.abc import (
@@ -25,12 +26,13 @@ from collections.abc import (
     Callable,
     Iterable,
 )
+from itertools import chain
 from typing import Any, TypeAlias, TypeVar
 
 import attrs
 import orjson
 
-from ._convert import Converter, make_structure_fn
+from ._convert import Converter, compile_function, structure_code
 from ._endpoints import LIST_KEY, MULTI_STATUS
 from ._errors import (
     FATAL_ERRORS,
@@ -229,7 +231,7 @@ async def _as_async(pairs: Pairs) -> AsyncIterator[Pair]:
             yield pair
 
 
-_ITEM = '{"phoneNumber":"%s","messageId":%d}'
+_ITEM_COMMA = '{"phoneNumber":"%s","messageId":%d},'
 
 
 def request_items(keys: list[Key]) -> orjson.Fragment:
@@ -239,7 +241,10 @@ def request_items(keys: list[Key]) -> orjson.Fragment:
     escape. A dict per pair would live through the request, and 500 of them
     per chunk made the garbage collector's full passes twice as frequent.
     """
-    return orjson.Fragment("[" + ",".join([_ITEM % key for key in keys]) + "]")
+    if not keys:
+        return orjson.Fragment("[]")
+    # One format call for the whole list: a third faster than one per pair.
+    return orjson.Fragment("[" + (_ITEM_COMMA * len(keys))[:-1] % tuple(chain(*keys)) + "]")
 
 
 class ChunkFetcher:
@@ -249,9 +254,7 @@ class ChunkFetcher:
         self, sender: Sender, converter: Converter, region: str, *, fail_fast: bool
     ) -> None:
         self._sender = sender
-        self._structure = make_structure_fn(
-            converter, MultiStatusResult, ("phone_number", "message_id", "index")
-        )
+        self._match_items = make_matcher(converter)
         self._region = region
         self._fail_fast = fail_fast
 
@@ -285,36 +288,9 @@ class ChunkFetcher:
         keys, positions = chunk.keys, chunk.positions
         lookup = dict(zip(keys, range(len(keys)), strict=True))
         results: list[MultiStatusResult | None] = [None] * len(keys)
-        structure = self._structure
-        answered = 0
-        for item in items:
-            if item.__class__ is not dict:
-                continue
-            phone = item.get("phoneNumber") or item.get("number")
-            message_id = item.get("messageId")
-            if message_id is None:
-                message_id = item.get("message_id")
-            elif message_id.__class__ is str and message_id.isdigit() and len(message_id) < 20:
-                message_id = int(message_id)  # XML, and some JSON, send ids as text
-            try:
-                slot = lookup.get((phone, message_id))  # type: ignore[arg-type]
-            except TypeError:  # a list or an object where a phone or an id should be
-                continue
-            if slot is None:
-                slot = self._slot_of(phone, message_id, lookup)
-                if slot is None:
-                    continue  # not something we asked for
-            if results[slot] is not None:
-                continue  # answered twice: the first answer stands
-            phone, message_id = keys[slot]  # ours, not the echo: one string object per pair
-            position = positions[slot]
-            index = position if position.__class__ is int else position[0]  # type: ignore[index]
-            answered += 1
-            try:
-                results[slot] = structure(item, phone, message_id, index)
-            except (ValueError, TypeError) as exc:
-                error = ResponseFormatError(f"malformed item in the answer: {exc}")
-                results[slot] = _failed(keys[slot], index, error)
+        answered = self._match_items(
+            items, keys, positions, lookup, results, self._slot_of, _malformed
+        )
         if answered == len(keys):
             return results  # type: ignore[return-value]
         missing = ResponseFormatError("the API's answer left this pair out")
@@ -333,6 +309,66 @@ class ChunkFetcher:
         except InvalidInputError:
             return None
         return slot
+
+
+_MATCH_LOOP = """\
+def match(items, keys, positions, lookup, results, slot_of, malformed):
+    answered = 0
+    for d in items:
+        if d.__class__ is not dict:
+            continue
+        g = d.get
+        phone = g("phoneNumber") or g("number")
+        message_id = g("messageId")
+        if message_id is None:
+            message_id = g("message_id")
+        elif message_id.__class__ is str and message_id.isdigit() and len(message_id) < 20:
+            message_id = int(message_id)  # XML, and some JSON, send ids as text
+        try:
+            slot = lookup.get((phone, message_id))
+        except TypeError:  # a list or an object where a phone or an id should be
+            continue
+        if slot is None:
+            slot = slot_of(phone, message_id, lookup)
+            if slot is None:
+                continue  # not something we asked for
+        if results[slot] is not None:
+            continue  # answered twice: the first answer stands
+        phone_number, message_id = keys[slot]  # ours, not the echo: one string per pair
+        index = positions[slot]
+        if index.__class__ is not int:
+            index = index[0]
+        answered += 1
+        try:
+%s
+        except (ValueError, TypeError) as exc:
+            results[slot] = malformed(keys[slot], index, exc)
+        else:
+            results[slot] = o
+    return answered
+"""
+
+
+@functools.cache
+def make_matcher(converter: Converter) -> Callable[..., int]:
+    """Generate the loop matching an answer's items to their slots and building each result.
+
+    One function for the whole list: calling a structure function per item,
+    and reading the phone and id twice, cost a third of the matching time.
+    Fills `results[slot]` and returns how many slots it filled.
+    """
+    code = structure_code(
+        converter, MultiStatusResult, ("phone_number", "message_id", "index"), indent=12
+    )
+    source = _MATCH_LOOP % "\n".join(code.lines)
+    match: Callable[..., int] = compile_function(
+        source, code.env, "match", "<smspartner_async match MultiStatusResult>"
+    )
+    return match
+
+
+def _malformed(key: Key, index: int, exc: Exception) -> MultiStatusResult:
+    return _failed(key, index, ResponseFormatError(f"malformed item in the answer: {exc}"))
 
 
 def report_progress(progress: Progress | None, done: int, total: int | None) -> None:

@@ -33,7 +33,17 @@ from ._models import (
 )
 from ._phone import DEFAULT_REGION, normalize_phone
 
-__all__ = ["PARIS", "make_converter", "parse_bool", "parse_date", "parse_int", "parse_status"]
+__all__ = [
+    "PARIS",
+    "StructureCode",
+    "compile_function",
+    "make_converter",
+    "parse_bool",
+    "parse_date",
+    "parse_int",
+    "parse_status",
+    "structure_code",
+]
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -209,25 +219,29 @@ def _list_hook(item_hook: Callable[[Any, Any], Any], item_type: Any) -> Callable
     return structure_list
 
 
-@functools.cache
-def make_structure_fn(
-    conv: Converter, cls: type[Any], given: tuple[str, ...] = ()
-) -> Callable[..., Any]:
-    """Generate `structure(record, *given_values) -> cls`, reading each field from its aliases.
+@attrs.frozen
+class StructureCode:
+    """Generated statements that build a `cls` into `o` from a record read through `g`.
 
-    Fields named in `given` are passed in by the caller instead of read (the
-    batch matcher already knows each item's phone, id and index). Parsers
-    with a cache are inlined as a dict lookup, the common case; a miss calls
-    the parser, which fills the cache. Generated once per (converter, class, given).
+    The record's `get` is bound to `g` by the enclosing code, and fields named
+    in `given` are variables of the same name there. A bad value raises
+    `ValueError` or `TypeError`. `env` holds the names the statements use.
+    """
+
+    lines: list[str]
+    env: dict[str, Any]
+
+
+def structure_code(
+    conv: Converter, cls: type[Any], given: tuple[str, ...] = (), indent: int = 4
+) -> StructureCode:
+    """Each field read from its aliases, then the instance built.
+
+    Parsers with a cache are inlined as a dict lookup, the common case; a
+    miss calls the parser, which fills the cache.
     """
     env: dict[str, Any] = {"cls": cls, "_missing": _missing, "_int_cache": _int_cache}
-    params = ", ".join(["d", *(given or ("_",))])
-    lines = [
-        f"def structure({params}):",
-        "    if d.__class__ is not dict:",
-        "        raise TypeError('expected an object, not ' + type(d).__name__)",
-        "    g = d.get",
-    ]
+    lines: list[str] = []
     args = []
     fetched: dict[tuple[str, ...], int] = {}
     for i, field in enumerate(attrs.fields(cls)):
@@ -244,54 +258,80 @@ def make_structure_fn(
         hook, cache = _hook_for(conv, field.name, tp)
         env[f"h{i}"], env[f"t{i}"], env[f"c{i}"] = hook, tp, cache
         if aliases in fetched:  # status and status_text read the same key: read it once
-            lines.append(f"    v{i} = r{fetched[aliases]}")
+            lines.append(f"v{i} = r{fetched[aliases]}")
         else:
             fetched[aliases] = i
-            lines.append(f"    r{i} = v{i} = g({aliases[0]!r})")
-            lines.extend(
-                f"    if v{i} is None: r{i} = v{i} = g({alias!r})" for alias in aliases[1:]
-            )
+            lines.append(f"r{i} = v{i} = g({aliases[0]!r})")
+            lines.extend(f"if v{i} is None: r{i} = v{i} = g({alias!r})" for alias in aliases[1:])
         if default is attrs.NOTHING:
-            lines.append(f"    if v{i} is None: raise _missing({aliases[0]!r})")
+            lines.append(f"if v{i} is None: raise _missing({aliases[0]!r})")
+            indent_ = ""
         else:
             env[f"d{i}"] = default
-            lines.append(f"    if v{i} is None: v{i} = d{i}")
-            lines.append("    else:")
-        indent = "    " if default is attrs.NOTHING else "        "
+            lines.append(f"if v{i} is None: v{i} = d{i}")
+            lines.append("else:")
+            indent_ = "    "
         if cache is not None:
             lines += [
-                f"{indent}try: v{i} = c{i}[v{i}]",
-                f"{indent}except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
+                f"{indent_}try: v{i} = c{i}[v{i}]",
+                f"{indent_}except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
             ]
         elif hook is parse_int:  # ints pass; XML's texts hit the cache
             lines += [
-                f"{indent}if v{i}.__class__ is not int:",
-                f"{indent}    try: v{i} = _int_cache[v{i}]",
-                f"{indent}    except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
+                f"{indent_}if v{i}.__class__ is not int:",
+                f"{indent_}    try: v{i} = _int_cache[v{i}]",
+                f"{indent_}    except (KeyError, TypeError): v{i} = h{i}(v{i}, t{i})",
             ]
         elif hook is parse_str:  # identity on its own type
-            lines.append(f"{indent}if v{i}.__class__ is not str: v{i} = h{i}(v{i}, t{i})")
+            lines.append(f"{indent_}if v{i}.__class__ is not str: v{i} = h{i}(v{i}, t{i})")
         else:
-            lines.append(f"{indent}v{i} = h{i}(v{i}, t{i})")
+            lines.append(f"{indent_}v{i} = h{i}(v{i}, t{i})")
         args.append(f"v{i}")
     if _plain(cls):
         # Frozen attrs __init__ goes through object.__setattr__ per field (~0.2 us each);
         # slot descriptors set the same slots directly, and these classes validate nothing.
         env["new"] = object.__new__
-        lines.append("    o = new(cls)")
+        lines.append("o = new(cls)")
         for i, (field, arg) in enumerate(zip(attrs.fields(cls), args, strict=True)):
             env[f"s{i}"] = getattr(cls, field.name).__set__
-            lines.append(f"    s{i}(o, {arg})")
-        lines.append("    return o")
+            lines.append(f"s{i}(o, {arg})")
     else:
-        lines.append(f"    return cls({', '.join(args)})")
-    source = "\n".join(lines) + "\n"
-    suffix = f" given {', '.join(given)}" if given else ""
-    filename = f"<smspartner_async structure {cls.__qualname__}{suffix}>"
-    # Keep the source for tracebacks, as attrs and cattrs do for generated code.
+        lines.append(f"o = cls({', '.join(args)})")
+    pad = " " * indent
+    return StructureCode([pad + line for line in lines], env)
+
+
+def compile_function(source: str, env: dict[str, Any], name: str, filename: str) -> Any:
+    """`exec` generated source, kept in linecache for tracebacks as attrs and cattrs do."""
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     exec(compile(source, filename, "exec"), env)  # noqa: S102 - generated from our own models
-    structure: Callable[..., Any] = env["structure"]
+    return env[name]
+
+
+@functools.cache
+def make_structure_fn(
+    conv: Converter, cls: type[Any], given: tuple[str, ...] = ()
+) -> Callable[..., Any]:
+    """Generate `structure(record, *given_values) -> cls`, reading each field from its aliases.
+
+    Fields named in `given` are passed in by the caller instead of read.
+    Generated once per (converter, class, given).
+    """
+    code = structure_code(conv, cls, given)
+    params = ", ".join(["d", *(given or ("_",))])
+    lines = [
+        f"def structure({params}):",
+        "    if d.__class__ is not dict:",
+        "        raise TypeError('expected an object, not ' + type(d).__name__)",
+        "    g = d.get",
+        *code.lines,
+        "    return o",
+    ]
+    suffix = f" given {', '.join(given)}" if given else ""
+    filename = f"<smspartner_async structure {cls.__qualname__}{suffix}>"
+    structure: Callable[..., Any] = compile_function(
+        "\n".join(lines) + "\n", code.env, "structure", filename
+    )
     return structure
 
 

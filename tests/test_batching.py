@@ -221,6 +221,41 @@ async def test_answer_missing_a_pair(router, make_client):
     assert not third.ok and "malformed" in (third.message or "")
 
 
+@pytest.mark.parametrize(
+    ("item", "ok", "why"),
+    [
+        ({"success": True, "code": 200, "phoneNumber": "+33600000000", "messageId": "1"}, True, ""),
+        ({"success": "1", "code": "200", "number": "0600000000", "message_id": 1}, True, ""),
+        ({"code": 200, "phoneNumber": "+33600000000", "messageId": 1}, False, "malformed"),
+        (
+            {"success": True, "code": 200, "phoneNumber": "+33600000000", "messageId": [1]},
+            False,
+            "out",
+        ),
+        (
+            {"success": True, "code": 200, "phoneNumber": ["+33600000000"], "messageId": 1},
+            False,
+            "out",
+        ),
+        (
+            {"success": True, "code": "2OO", "phoneNumber": "+33600000000", "messageId": 1},
+            False,
+            "malformed",
+        ),
+    ],
+    ids=["id-as-text", "other-spellings", "no-success", "id-a-list", "phone-a-list", "bad-code"],
+)
+async def test_each_item_is_matched_or_reported(router, make_client, item, ok, why):
+    """Spellings are matched; an item that cannot be read fails that pair alone, never the call."""
+    router.post("/multi-status").respond(
+        json={"success": True, "code": 200, "StatutResponse_List": [item]}
+    )
+    (result,) = await make_client().multi_status(pairs(1))
+    assert (result.phone_number, result.message_id, result.index) == ("+33600000000", 1, 0)
+    assert result.ok is ok
+    assert why in (result.message or "")
+
+
 async def test_streaming_yields_every_index_once(router, make_client):
     fake = FakeMultiStatus(delay=0.001, shuffle=True)
     router.post("/multi-status").mock(side_effect=fake)
