@@ -36,7 +36,7 @@ def _skip_reason(name: str) -> str | None:
             import httpx2  # noqa: F401
         elif name == "httpx-aiohttp":
             import httpx_aiohttp  # noqa: F401
-        elif name.startswith("project-aiohttp"):
+        elif name.startswith("project-"):
             from smspartner_async._aiohttp import AiohttpTransport  # noqa: F401
     except Exception as exc:
         return traceback.format_exception_only(type(exc), exc)[-1].strip()
@@ -121,7 +121,9 @@ def transports(profile: Profile) -> Section:
     section.notes += [
         "httpx-httpcore: httpx.AsyncClient default transport; httpx-aiohttp: "
         "httpx_aiohttp.AiohttpTransport; project-aiohttp: smspartner_async._aiohttp."
-        "AiohttpTransport (-noenv: with trust_env=False); httpx2: httpx2.AsyncClient; "
+        "AiohttpTransport under httpx.AsyncClient, as for an injected client (-noenv: with "
+        "trust_env=False); project-direct: the same transport driven directly, as the client's "
+        "own pool is; httpx2: httpx2.AsyncClient; "
         "raw-aiohttp: aiohttp.ClientSession",
         "pools sized to the concurrency; a warm-up of c requests opens them before timing",
         f"server: {NAME}",
