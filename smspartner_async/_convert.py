@@ -14,7 +14,7 @@ import functools
 import linecache
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Union, get_args, get_origin
@@ -42,6 +42,7 @@ __all__ = [
     "parse_date",
     "parse_int",
     "parse_status",
+    "read_lines",
     "structure_code",
 ]
 
@@ -233,10 +234,16 @@ class StructureCode:
 
 
 def structure_code(
-    conv: Converter, cls: type[Any], given: tuple[str, ...] = (), indent: int = 4
+    conv: Converter,
+    cls: type[Any],
+    given: tuple[str, ...] = (),
+    indent: int = 4,
+    positions: Mapping[str, int] | None = None,
 ) -> StructureCode:
     """Each field read from its aliases, then the instance built.
 
+    With `positions` (wire key -> index), the record is a run of values in
+    `texts`, starting at `at`, `n` long (XML read flat), instead of a dict.
     Parsers with a cache are inlined as a dict lookup, the common case; a
     miss calls the parser, which fills the cache.
     """
@@ -261,8 +268,7 @@ def structure_code(
             lines.append(f"v{i} = r{fetched[aliases]}")
         else:
             fetched[aliases] = i
-            lines.append(f"r{i} = v{i} = g({aliases[0]!r})")
-            lines.extend(f"if v{i} is None: r{i} = v{i} = g({alias!r})" for alias in aliases[1:])
+            lines += read_lines(f"r{i} = v{i}", aliases, positions)
         if default is attrs.NOTHING:
             lines.append(f"if v{i} is None: raise _missing({aliases[0]!r})")
             indent_ = ""
@@ -307,6 +313,20 @@ def structure_code(
         lines.append(f"o = cls({', '.join(args)})")
     pad = " " * indent
     return StructureCode([pad + line for line in lines], env)
+
+
+def read_lines(
+    target: str, aliases: tuple[str, ...], positions: Mapping[str, int] | None = None
+) -> list[str]:
+    """Statements setting `target` to the first alias present (None when none is)."""
+    if positions is None:
+        lines = [f"{target} = g({aliases[0]!r})"]
+        var = target.split(" = ")[-1]
+        return lines + [f"if {var} is None: {target} = g({alias!r})" for alias in aliases[1:]]
+    at = next((positions[alias] for alias in aliases if alias in positions), None)
+    if at is None:
+        return [f"{target} = None"]
+    return [f"{target} = texts[at + {at}] if n > {at} else None"]
 
 
 def compile_function(source: str, env: dict[str, Any], name: str, filename: str) -> Any:

@@ -68,6 +68,7 @@ MULTI_STATUS = Endpoint(
         ("success", "code", LIST_KEY),
         LIST_KEY,
         ("success", "code", "phoneNumber", "messageId", "status", "date", "stopSms", "isSpam"),
+        flat=True,
     ),
 )
 BULK_STATUS = Endpoint(

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ._json import decode_json
-from ._xml import XmlLayout, decode_xml
+from ._xml import FlatRecords, XmlLayout, decode_xml
 
-__all__ = ["ResponseFormat", "XmlLayout", "decode_body"]
+__all__ = ["FlatRecords", "ResponseFormat", "XmlLayout", "decode_body"]
 
 ResponseFormat = Literal["json", "xml"]
 
