@@ -98,7 +98,9 @@ async def run_windowed(
                 running.popleft()
             else:
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                task = done.pop()
+                # A task that cancelled itself (its batch failed) yields to the one that failed.
+                finished = [t for t in done if not t.cancelled()] or list(done)
+                task = finished[0]
                 running.remove(task)
             yield task.result()
     finally:
@@ -259,6 +261,11 @@ class ChunkFetcher:
         self._match_items = make_matcher(converter)
         self._region = region
         self._fail_fast = fail_fast
+        #: A chunk raised: the batch is over, and chunks still waiting for a slot stay unsent.
+        self._failed = False
+
+    def _going(self) -> bool:
+        return not self._failed
 
     async def __call__(self, chunk: Chunk) -> list[MultiStatusResult]:
         payload = {"SMSStatut_List": request_items(chunk.keys)}
@@ -268,11 +275,14 @@ class ChunkFetcher:
                 lambda record: self._match(chunk, record),
                 payload=payload,
                 pairs=len(chunk.keys),
+                proceed=self._going,
             )
         except _NO_FALLBACK:
+            self._failed = True
             raise
         except SMSPartnerError as exc:
             if self._fail_fast:
+                self._failed = True
                 raise
             exc.__traceback__ = None  # results outlive the call; do not pin its frames
             pairs = zip(chunk.keys, chunk.positions, strict=True)

@@ -123,6 +123,9 @@ class SMSPartnerClient:
         self._base_url = base_url.rstrip("/")
         self._format: ResponseFormat = response_format
         self._max_concurrency = max_concurrency
+        # Twice as many chunk tasks as request slots: while one answer is parsed, the next
+        # chunk's request is already waiting for the slot, and goes out first.
+        self._window = 2 * max_concurrency
         self._batch_size = batch_size
         self._region = default_region
         self._fail_fast = fail_fast
@@ -274,7 +277,7 @@ class SMSPartnerClient:
         results: list[MultiStatusResult | None] = [None] * total
         done = 0
         fetch = self._fetcher(fail_fast)
-        window = run_windowed(chunks, fetch.with_chunk, self._max_concurrency, ordered=False)
+        window = run_windowed(chunks, fetch.with_chunk, self._window, ordered=False)
         async with aclosing(window) as finished:
             async for chunk, chunk_results in finished:
                 positions = chunk.positions
@@ -314,7 +317,7 @@ class SMSPartnerClient:
         fetch = self._fetcher(fail_fast)
         done = 0
         chunks = stream_chunks(pairs, self._batch_size, self._region)
-        window = run_windowed(chunks, fetch.with_chunk, self._max_concurrency, ordered=False)
+        window = run_windowed(chunks, fetch.with_chunk, self._window, ordered=False)
         async with aclosing(window) as finished:
             async for chunk, chunk_results in finished:
                 done += chunk.size

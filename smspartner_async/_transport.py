@@ -126,6 +126,7 @@ class Sender:
         params: dict[str, str] | None = None,
         payload: dict[str, Any] | None = None,
         pairs: int = 0,
+        proceed: Callable[[], bool] | None = None,
     ) -> T:
         """`parse(record)` of the API's answer, retried as the policy says, within the deadline.
 
@@ -133,12 +134,14 @@ class Sender:
         fit the models (`ResponseFormatError`) is retried like a garbled one.
         The deadline starts with the first send: time queued behind other calls
         of the client (for a slot, the rate limit, a 429 pause) is not the API's.
+        `proceed()` is asked once a slot is held; False cancels this call
+        unsent (its batch has already failed).
         """
         request = self._prepare(endpoint, params, payload)
         deadline = asyncio.timeout(None)
         try:
             async with deadline:
-                return await self._attempts(endpoint, parse, request, pairs, deadline)
+                return await self._attempts(endpoint, parse, request, pairs, deadline, proceed)
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -169,6 +172,7 @@ class Sender:
         request: _Prepared,
         pairs: int,
         deadline: asyncio.Timeout,
+        proceed: Callable[[], bool] | None,
     ) -> T:
         loop = asyncio.get_running_loop()
         max_retries = self._retry.max_retries
@@ -177,7 +181,7 @@ class Sender:
             status: int | None = None
             error: SMSPartnerError
             try:
-                answer = await self._send(endpoint, request, deadline)
+                answer = await self._send(endpoint, request, deadline, proceed)
             except httpx.TimeoutException as exc:
                 error = APITimeoutError(f"{endpoint.name}: {exc}", endpoint=endpoint.name)
             except httpx.DecodingError as exc:
@@ -192,9 +196,18 @@ class Sender:
             else:
                 status = answer.status
                 try:
-                    record = read_answer(
-                        status, answer.headers, answer.body, endpoint, self._format
-                    )
+                    try:
+                        # The envelope is read holding the slot: a bad key stops the
+                        # calls queued behind this one before any of them is sent.
+                        record = read_answer(
+                            status, answer.headers, answer.body, endpoint, self._format
+                        )
+                    finally:
+                        self._slots.release()
+                    if self._slots.locked():
+                        # A call waits for the slot: let it send before the items are
+                        # parsed, so its round trip overlaps this CPU work.
+                        await asyncio.sleep(0)
                     result = parse(record)
                 except SMSPartnerError as exc:
                     error = exc
@@ -226,34 +239,53 @@ class Sender:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(
-        self, endpoint: Endpoint, request: _Prepared, deadline: asyncio.Timeout
+        self,
+        endpoint: Endpoint,
+        request: _Prepared,
+        deadline: asyncio.Timeout,
+        proceed: Callable[[], bool] | None,
     ) -> Answer:
-        # Waiting for a 429 pause never holds a concurrency slot. The rate limit is
-        # booked once the slot is held, so slots freed together cannot start a burst.
+        """The answer, returned with a concurrency slot still held: the caller releases it.
+
+        Waiting for a 429 pause never holds a slot. The rate limit is booked
+        once the slot is held, so slots freed together cannot start a burst.
+        """
         while True:
             await self._gate.wait()
-            async with self._slots:
+            await self._slots.acquire()
+            try:
                 if self._gate.remaining() > 0:
+                    self._slots.release()
                     continue  # a 429 arrived while we queued for the slot
-                if self._limiter is not None:
-                    await self._limiter.acquire()
-                if self._http.is_closed:
-                    raise ClientStateError("Cannot send a request, as the client has been closed.")
-                if self._deadline is not None and deadline.when() is None:
-                    deadline.reschedule(asyncio.get_running_loop().time() + self._deadline)
-                if self._direct is not None and httpx.AsyncClient._transport_for_url is _UNPATCHED:
-                    return await self._direct.exchange(
-                        endpoint.method,
-                        str(request.url),
-                        self._direct_headers,
-                        request.content,
-                        self._direct_timeout,
-                        decode=True,
-                    )
-                response = await self._http.request(
-                    endpoint.method, request.url, content=request.content, headers=self._headers
-                )
-                return Answer(response.status_code, response.headers, (), response.content)
+                if proceed is not None and not proceed():
+                    raise asyncio.CancelledError
+                return await self._exchange(endpoint, request, deadline)
+            except BaseException:
+                self._slots.release()
+                raise
+
+    async def _exchange(
+        self, endpoint: Endpoint, request: _Prepared, deadline: asyncio.Timeout
+    ) -> Answer:
+        if self._limiter is not None:
+            await self._limiter.acquire()
+        if self._http.is_closed:
+            raise ClientStateError("Cannot send a request, as the client has been closed.")
+        if self._deadline is not None and deadline.when() is None:
+            deadline.reschedule(asyncio.get_running_loop().time() + self._deadline)
+        if self._direct is not None and httpx.AsyncClient._transport_for_url is _UNPATCHED:
+            return await self._direct.exchange(
+                endpoint.method,
+                str(request.url),
+                self._direct_headers,
+                request.content,
+                self._direct_timeout,
+                decode=True,
+            )
+        response = await self._http.request(
+            endpoint.method, request.url, content=request.content, headers=self._headers
+        )
+        return Answer(response.status_code, response.headers, (), response.content)
 
     def _body_url(self, endpoint: Endpoint) -> httpx.URL:
         """The URL of a call whose key travels in the body: parsed once per endpoint."""

@@ -87,7 +87,21 @@ async def test_tasks_are_created_only_for_free_slots(router, make_client):
     watcher = asyncio.create_task(watch())
     await client.multi_status(pairs(20_000))  # 40 chunks
     watcher.cancel()
-    assert peak <= 4 + 2  # the chunks in flight, the test, the watcher
+    # Two chunk tasks per request slot (one parsing, one waiting), the test, the watcher.
+    assert peak <= 2 * 4 + 2
+
+
+async def test_the_next_request_leaves_before_an_answer_is_parsed(router, make_client):
+    """One slot: chunk 2 is sent before chunk 1's answer is parsed (`on_request` follows it)."""
+    fake = FakeMultiStatus(delay=0.01)
+    router.post("/multi-status").mock(side_effect=fake)
+    sent_when_parsed: list[int] = []
+    client = make_client(
+        max_concurrency=1, on_request=lambda _: sent_when_parsed.append(fake.calls)
+    )
+    assert len(await client.multi_status(pairs(1500))) == 1500
+    assert fake.max_in_flight == 1
+    assert sent_when_parsed == [2, 3, 3]
 
 
 async def test_duplicates_are_asked_once(router, make_client):

@@ -19,6 +19,7 @@ import pytest
 from smspartner_async import (
     APIConnectionError,
     APITimeoutError,
+    AuthenticationError,
     DeliveryStatus,
     RetryPolicy,
     SMSPartnerClient,
@@ -165,6 +166,23 @@ async def test_cancel_many_single_calls_leaks_nothing() -> None:
         await assert_next_call_works(client, sandbox)
 
 
+@pytest.mark.parametrize(("concurrency", "fail_fast"), [(1, False), (4, False), (4, True)])
+async def test_a_failed_batch_sends_none_of_its_queued_chunks(
+    concurrency: int, fail_fast: bool
+) -> None:
+    """Chunks queued for a slot (two tasks per slot) stay unsent once one chunk raised."""
+    sandbox = Sandbox(seed=5, api_key="another-key", clock=frozen_clock, latency=0.02)
+    pairs = list(sandbox.data.sample_pairs(2_000))
+    async with served(
+        sandbox, max_concurrency=concurrency, batch_size=50, fail_fast=fail_fast
+    ) as client:
+        with pytest.raises(AuthenticationError):
+            await client.multi_status(pairs)
+        await asyncio.sleep(0.1)  # anything sent late would arrive by now
+        assert_pool_clean(client)
+    assert sandbox.stats.requests["multi-status"] == concurrency
+
+
 # -- streaming --------------------------------------------------------------------------------
 
 
@@ -182,7 +200,8 @@ async def test_breaking_out_of_iter_multi_status_cancels_the_rest() -> None:
         assert_pool_clean(client)
         assert client_tasks() == []
         requested = sandbox.stats.requests["multi-status"]
-        assert requested <= client._max_concurrency + 1
+        # The answers in flight, and the chunks waiting behind them (two per slot).
+        assert requested <= 2 * client._max_concurrency + 1
         await asyncio.sleep(0.1)  # nothing keeps sending in the background
         assert sandbox.stats.requests["multi-status"] == requested
         await assert_next_call_works(client, sandbox)
