@@ -171,7 +171,7 @@ async def test_a_failed_batch_sends_none_of_its_queued_chunks(
     concurrency: int, fail_fast: bool
 ) -> None:
     """Chunks queued for a slot (two tasks per slot) stay unsent once one chunk raised."""
-    sandbox = Sandbox(seed=5, api_key="another-key", clock=frozen_clock, latency=0.02)
+    sandbox = Sandbox(seed=5, api_key="another-key", clock=frozen_clock, latency=0.05)
     pairs = list(sandbox.data.sample_pairs(2_000))
     async with served(
         sandbox, max_concurrency=concurrency, batch_size=50, fail_fast=fail_fast

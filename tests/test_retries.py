@@ -347,7 +347,8 @@ async def test_multi_status_fatal_api_error_raises_after_one_call(
     client = make_client(batch_size=10, max_concurrency=concurrency)
     with pytest.raises(error):
         await client.multi_status(pairs(500))
-    assert route.call_count == concurrency
+    # httpx reaches the mock after a few loop turns: calls cancelled on the way never count.
+    assert 1 <= route.call_count <= concurrency
 
 
 async def test_fail_fast_sends_nothing_after_the_failure(
@@ -361,7 +362,7 @@ async def test_fail_fast_sends_nothing_after_the_failure(
     client = make_client(batch_size=10, max_concurrency=2, fail_fast=True)
     with pytest.raises(InvalidRequestError):
         await client.multi_status(pairs(500))
-    assert route.call_count == 2
+    assert 1 <= route.call_count <= 2
 
 
 async def test_multi_status_final_api_error_gives_failed_results_without_retry(
