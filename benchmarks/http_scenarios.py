@@ -112,23 +112,24 @@ def transports(profile: Profile) -> Section:
         ["transport", *(f"c={c}" for c in concs)],
     )
     bodies = [request_body(c) for c in chunked(make_pairs(profile.transport_requests * 500))]
-    results: dict[str, dict[int, float]] = {}
     with ServerProcess() as srv:
         asyncio.run(baselines.throughput("raw-aiohttp", srv.url, bodies, 32))  # fill the cache
+        names = []
         for name in baselines.TRANSPORTS:
             reason = _skip_reason(name)
-            if reason is not None:
-                section.rows.append([name, *(["skipped"] * len(concs))])
+            if reason is None:
+                names.append(name)
+            else:
                 section.notes.append(f"{name} skipped: {reason}")
-                continue
-            results[name] = {}
-            for c in concs:
-                rates = [
-                    asyncio.run(baselines.throughput(name, srv.url, bodies, c))
-                    for _ in range(profile.repeats)
-                ]
-                results[name][c] = max(rates)
-            section.rows.append([name, *(results[name][c] for c in concs)])
+        results: dict[str, dict[int, float]] = {name: dict.fromkeys(concs, 0.0) for name in names}
+        for c in concs:
+            for _ in range(profile.repeats):
+                for name in names:  # transports take turns: drift hits them alike
+                    rate = asyncio.run(baselines.throughput(name, srv.url, bodies, c))
+                    results[name][c] = max(results[name][c], rate)
+        for name in baselines.TRANSPORTS:
+            row = [results[name][c] for c in concs] if name in results else ["skipped"] * len(concs)
+            section.rows.append([name, *row])
     raw = results.get("raw-aiohttp")
     if raw:
         for name, by_c in results.items():

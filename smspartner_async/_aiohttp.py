@@ -48,12 +48,14 @@ def client_timeout(timeout: Mapping[str, float | None]) -> aiohttp.ClientTimeout
 
 
 def decompress(body: bytes, encoding: str, request: httpx.Request | None = None) -> bytes:
-    """Undo gzip or deflate (the encodings the client asks for), innermost last."""
+    """Undo gzip and deflate, innermost last; other codings are left as they are, as httpx does
+    (the client asks for neither, and a body still encoded then fails to decode as JSON or XML).
+    """
+    if not body:
+        return body  # a bodiless 429 or 503 labelled gzip: its status still decides
     for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
-        if coding in ("", "identity"):
-            continue
         if coding not in ("gzip", "x-gzip", "deflate"):
-            raise httpx.DecodingError(f"unsupported Content-Encoding {coding!r}", request=request)
+            continue
         try:
             # 32 + 15: a gzip or zlib header, detected; bare deflate as a fallback.
             body = zlib.decompress(body, 47)
@@ -171,9 +173,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 proxy=self._proxy_of(url) if self._proxies else None,
             ) as response:
                 body = await response.read()
-                encoding = response.headers.get("Content-Encoding") if decode else None
-                if encoding:
-                    body = decompress(body, encoding, request)
+                if decode and "Content-Encoding" in response.headers:
+                    codings = ",".join(response.headers.getall("Content-Encoding"))
+                    body = decompress(body, codings, request)
                 return Answer(response.status, response.headers, response.raw_headers, body)
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             if isinstance(exc, aiohttp.ConnectionTimeoutError):

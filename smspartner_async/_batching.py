@@ -1,15 +1,16 @@
 """Any number of (phone, id) pairs -> 500-pair calls, a bounded number in flight -> one result each.
 
-- A task is created only when a slot is free (no thousand pending tasks, no
-  pool timeouts), and the input is read only as fast as slots free up.
+- Tasks are created as slots free up, a bounded window of them (no thousand
+  pending tasks, no pool timeouts), and the input is read only as fast.
 - Results are matched to inputs by (E.164 phone, message id), not by position:
   nothing promises the API keeps the order or echoes numbers as sent.
 - Duplicate pairs are queried once: across the whole input for
   `multi_status`, within each chunk for the streaming form (which must not
   remember every pair it has seen).
-- Errors that no chunk can escape (bad key, IP not authorised) raise at once
-  and cancel the rest. Any other chunk failure, after retries, becomes
-  `ok=False` results for that chunk's pairs, unless `fail_fast` is asked.
+- Errors that no chunk can escape (bad key, IP not authorised) raise at once,
+  cancel the rest and send none of the chunks queued for a slot. Any other
+  chunk failure, after retries, becomes `ok=False` results for that chunk's
+  pairs, unless `fail_fast` is asked.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from ._errors import (
     SMSPartnerError,
 )
 from ._models import MultiStatusResult
-from ._phone import is_e164, normalize_message_id, normalize_phone
+from ._phone import MAX_MESSAGE_ID, is_e164, normalize_message_id, normalize_phone
 from ._transport import Sender
 
 __all__ = ["MAX_BATCH", "Pair", "Pairs", "Progress", "run_windowed"]
@@ -74,8 +75,8 @@ async def run_windowed(
 ) -> AsyncGenerator[R, None]:
     """`worker(item)` for each item, at most `limit` at once, yielded in input or completion order.
 
-    The next item is read and its task created only when a slot is free. On
-    the first exception, or when the consumer stops early, every task still in
+    The next item is read and its task created only when one of the `limit`
+    places is free. On the first exception, or when the consumer stops early, every task still in
     flight is cancelled and awaited before this generator finishes.
     """
     source = aiter(items) if isinstance(items, AsyncIterator) else _aiter_sync(items)
@@ -158,7 +159,7 @@ def validate_all(pairs: Iterable[Pair], region: str, start: int = 0) -> list[Key
             phone, message_id = pair
             if (
                 message_id.__class__ is int
-                and message_id > 0
+                and 0 < message_id <= MAX_MESSAGE_ID
                 and phone.__class__ is str
                 and is_e164(phone)
             ):
@@ -330,7 +331,12 @@ _MATCH_LOOP = """\
 def match({source}, keys, positions, lookup, results, slot_of, malformed):
     answered = 0
 {read_key}
-        if message_id.__class__ is str and message_id.isdigit() and len(message_id) < 20:
+        if (
+            message_id.__class__ is str
+            and message_id.isascii()
+            and message_id.isdigit()
+            and len(message_id) < 20
+        ):
             message_id = int(message_id)  # XML, and some JSON, send ids as text
         try:
             slot = lookup.get((phone, message_id))

@@ -304,7 +304,7 @@ class SMSPartnerClient:
         """Results as their calls complete, each with its input `index`.
 
         Reads `pairs` (any iterable or async iterable) lazily, so memory stays
-        bounded by `max_concurrency x batch_size` whatever the input's length.
+        bounded by `2 x max_concurrency x batch_size` whatever the input's length.
         Pairs are validated as they are read; duplicates are folded within
         each call only. Close it early with `contextlib.aclosing` to cancel the
         calls still in flight at once.

@@ -310,7 +310,14 @@ def structure_code(
             env[f"s{i}"] = getattr(cls, field.name).__set__
             lines.append(f"s{i}(o, {arg})")
     else:
-        lines.append(f"o = cls({', '.join(args)})")
+        # By keyword, leaving out fields never read: their defaults (factories too) are
+        # __init__'s to apply.
+        kwargs = [
+            f"{f.alias}={arg}"
+            for f, arg in zip(attrs.fields(cls), args, strict=True)
+            if f.name in given or f.metadata.get("aliases")
+        ]
+        lines.append(f"o = cls({', '.join(kwargs)})")
     pad = " " * indent
     return StructureCode([pad + line for line in lines], env)
 
@@ -404,14 +411,21 @@ def _builder_of(cls: type[Any]) -> type[Any] | None:
 
 
 def _plain(cls: type[Any]) -> bool:
-    """Slotted, and nothing in __init__ but assignments (no validators, converters, hooks)."""
+    """Slotted, and nothing in __init__ but assignments of its fields' values: no validators,
+    converters, hooks or factories, and no slot but the fields' (`cache_hash` adds one)."""
+    fields = attrs.fields(cls)
     return (
         "__slots__" in cls.__dict__
+        and set(cls.__slots__) - {"__weakref__"} == {f.name for f in fields}
         and not hasattr(cls, "__attrs_post_init__")
         and not hasattr(cls, "__attrs_pre_init__")
         and all(
-            f.validator is None and f.converter is None and f.init and f.alias == f.name
-            for f in attrs.fields(cls)
+            f.validator is None
+            and f.converter is None
+            and f.init
+            and f.alias == f.name
+            and not isinstance(f.default, attrs.Factory)  # type: ignore[arg-type]
+            for f in fields
         )
     )
 

@@ -13,7 +13,14 @@ import re
 
 from ._errors import InvalidInputError
 
-__all__ = ["DEFAULT_REGION", "REGIONS", "is_e164", "normalize_message_id", "normalize_phone"]
+__all__ = [
+    "DEFAULT_REGION",
+    "MAX_MESSAGE_ID",
+    "REGIONS",
+    "is_e164",
+    "normalize_message_id",
+    "normalize_phone",
+]
 
 DEFAULT_REGION = "FR"
 
@@ -43,6 +50,8 @@ REGIONS: dict[str, tuple[str, str, tuple[int, ...]]] = {
     "CA": ("1", "", (10,)),
 }
 
+#: The largest id a signed 64-bit column holds; the API's ids are far below it.
+MAX_MESSAGE_ID = 2**63 - 1
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}").fullmatch
 is_e164 = _E164
 _SEPARATORS = str.maketrans("", "", " .-()/\u00a0")
@@ -88,13 +97,17 @@ def normalize_phone(
 
 
 def normalize_message_id(value: object, *, index: int | None = None) -> int:
-    """A positive int from an int or a string of digits."""
+    """A positive 64-bit int from an int or a string of digits."""
     if type(value) is int:
-        if value > 0:
+        if 0 < value <= MAX_MESSAGE_ID:
             return value
     elif isinstance(value, str):
         text = value.strip()
-        # 19 digits hold any 64-bit id; longer strings are not ids (and int() refuses > 4300)
-        if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) > 0:
-            return int(text)
-    raise InvalidInputError("message id must be a positive integer", value=value, index=index)
+        # Longer strings are not ids (and int() refuses over 4,300 digits).
+        if text.isascii() and text.isdigit() and len(text) <= 19:
+            number = int(text)
+            if 0 < number <= MAX_MESSAGE_ID:
+                return number
+    raise InvalidInputError(
+        "message id must be a positive integer of at most 64 bits", value=value, index=index
+    )

@@ -1,8 +1,8 @@
 """Sending one API call: concurrency slots, the shared 429 pause, rate limit, retries, deadline.
 
 Everything above this module asks `Sender.call(endpoint, parse, ...)` for a
-parsed result and gets either that or one `SMSPartnerError`. Everything below
-it is a plain `httpx.AsyncClient` (ours or the caller's).
+parsed result and gets either that or one `SMSPartnerError`. Below it is the
+caller's `httpx.AsyncClient`, or the client's own aiohttp pool driven directly.
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ log = logging.getLogger("smspartner_async")
 
 _JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 _XML_HEADERS = {"Content-Type": "application/json", "Accept": "application/xml"}
-#: respx's `using="httpx"` mode swaps this method; while it does, requests take httpx's path.
-_UNPATCHED = httpx.AsyncClient._transport_for_url
+
+
+def _httpx_patched() -> bool:
+    """Whether respx's `using="httpx"` mode (or the like) has swapped httpx's transport lookup:
+    requests then take httpx's path, to reach the mock. Asked per request, by origin, not by
+    identity: the mock may be entered before this module is first imported."""
+    return not httpx.AsyncClient._transport_for_url.__module__.startswith("httpx")
 
 
 class _Prepared:
@@ -96,13 +101,6 @@ class Sender:
     ) -> None:
         self._http = http
         self._direct = direct
-        if direct is not None:
-            # What httpx would send, minus what it alone can decode (br, zstd).
-            self._direct_headers = {
-                "User-Agent": http.headers.get("User-Agent", "smspartner-async"),
-                "Accept-Encoding": "gzip, deflate",
-            }
-            self._direct_timeout = client_timeout(http.timeout.as_dict())
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._format = response_format
@@ -113,8 +111,13 @@ class Sender:
         self._limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
         self._on_request = on_request
         self._headers = _XML_HEADERS if response_format == "xml" else _JSON_HEADERS
-        if direct is not None:
-            self._direct_headers.update(self._headers)
+        # What httpx would send, minus the encodings only it can decode (br, zstd).
+        self._direct_headers = {
+            "User-Agent": http.headers.get("User-Agent", "smspartner-async"),
+            "Accept-Encoding": "gzip, deflate",
+            **self._headers,
+        }
+        self._direct_timeout = client_timeout(http.timeout.as_dict())
         self._body_urls: dict[str, httpx.URL] = {}
         self.stats = ClientStats()
 
@@ -196,17 +199,13 @@ class Sender:
             else:
                 status = answer.status
                 try:
-                    try:
-                        # The envelope is read holding the slot: a bad key stops the
-                        # calls queued behind this one before any of them is sent.
-                        record = read_answer(
-                            status, answer.headers, answer.body, endpoint, self._format
-                        )
-                    finally:
-                        self._slots.release()
+                    record = read_answer(
+                        status, answer.headers, answer.body, endpoint, self._format
+                    )
                     if self._slots.locked():
-                        # A call waits for the slot: let it send before the items are
-                        # parsed, so its round trip overlaps this CPU work.
+                        # A call waits for the slot this one freed: let it send before the
+                        # items are parsed, so its round trip overlaps this CPU work. (An
+                        # error above raised first: a batch it ends sends nothing more.)
                         await asyncio.sleep(0)
                     result = parse(record)
                 except SMSPartnerError as exc:
@@ -245,24 +244,16 @@ class Sender:
         deadline: asyncio.Timeout,
         proceed: Callable[[], bool] | None,
     ) -> Answer:
-        """The answer, returned with a concurrency slot still held: the caller releases it.
-
-        Waiting for a 429 pause never holds a slot. The rate limit is booked
-        once the slot is held, so slots freed together cannot start a burst.
-        """
+        # Waiting for a 429 pause never holds a concurrency slot. The rate limit is
+        # booked once the slot is held, so slots freed together cannot start a burst.
         while True:
             await self._gate.wait()
-            await self._slots.acquire()
-            try:
+            async with self._slots:
                 if self._gate.remaining() > 0:
-                    self._slots.release()
                     continue  # a 429 arrived while we queued for the slot
                 if proceed is not None and not proceed():
-                    raise asyncio.CancelledError
+                    raise asyncio.CancelledError  # the batch failed while we queued
                 return await self._exchange(endpoint, request, deadline)
-            except BaseException:
-                self._slots.release()
-                raise
 
     async def _exchange(
         self, endpoint: Endpoint, request: _Prepared, deadline: asyncio.Timeout
@@ -273,7 +264,7 @@ class Sender:
             raise ClientStateError("Cannot send a request, as the client has been closed.")
         if self._deadline is not None and deadline.when() is None:
             deadline.reschedule(asyncio.get_running_loop().time() + self._deadline)
-        if self._direct is not None and httpx.AsyncClient._transport_for_url is _UNPATCHED:
+        if self._direct is not None and not _httpx_patched():
             return await self._direct.exchange(
                 endpoint.method,
                 str(request.url),

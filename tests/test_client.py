@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -122,3 +124,24 @@ async def test_respx_using_httpx_intercepts_the_default_transport():
             result = await client.bulk_status(111)
     assert route.called
     assert len(result.recipients) == 2
+
+
+def test_respx_entered_before_the_library_is_imported_still_intercepts():
+    """The patch is recognised by where httpx's lookup comes from, whatever the import order."""
+    script = """
+import asyncio, respx
+
+async def main():
+    async with respx.mock(using="httpx", base_url="https://api.smspartner.fr/v1") as mock:
+        route = mock.get("/bulk-status").respond(json={"success": True, "code": 200,
+            "message_id": "1", "StatutResponse_List": []})
+        from smspartner_async import SMSPartnerClient  # first import, under the mock
+
+        async with SMSPartnerClient("k" * 8) as client:
+            await client.bulk_status(1)
+    assert route.called
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

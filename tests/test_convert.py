@@ -78,3 +78,29 @@ def test_a_model_the_builder_cannot_fill_is_built_through_its_slots() -> None:
     built = make_structure_fn(make_converter("FR"), WithWeakref)(RECORD, None)
     assert type(built) is WithWeakref
     assert built == WithWeakref("+33600000001", 7)
+
+
+@attrs.frozen(cache_hash=True, weakref_slot=False)
+class CachedHash:
+    """`cache_hash` adds a slot of its own that only attrs' __init__ fills."""
+
+    phone_number: str = attrs.field(metadata={"aliases": ("phoneNumber",)})
+
+
+@attrs.frozen(weakref_slot=False)
+class WithFactory:
+    phone_number: str = attrs.field(metadata={"aliases": ("phoneNumber",)})
+    tags: list[str] = attrs.field(factory=list)
+
+
+attrs.resolve_types(CachedHash)
+attrs.resolve_types(WithFactory)
+
+
+def test_models_with_more_than_plain_fields_are_built_by_their_init() -> None:
+    conv = make_converter("FR")
+    cached = make_structure_fn(conv, CachedHash)(RECORD, None)
+    assert hash(cached) == hash(CachedHash("+33600000001"))
+    made = make_structure_fn(conv, WithFactory)(RECORD, None)
+    assert made.tags == []
+    assert _builder_of(CachedHash) is None and _builder_of(WithFactory) is None

@@ -39,12 +39,17 @@ def test_bad_phone(raw):
         normalize_phone(raw, "FR")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [(1, 1), ("42", 42), (" 7 ", 7), (10**12, 10**12)])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(1, 1), ("42", 42), (" 7 ", 7), (10**12, 10**12), (2**63 - 1, 2**63 - 1)],
+)
 def test_message_id(raw, expected):
     assert normalize_message_id(raw) == expected
 
 
-@pytest.mark.parametrize("raw", [0, -1, "0", "1.5", 1.0, "12a", "", None, True, "١٢"])
+@pytest.mark.parametrize(
+    "raw", [0, -1, "0", "1.5", 1.0, "12a", "", None, True, "١٢", "²", 2**63, str(2**63), 2**70]
+)
 def test_bad_message_id(raw):
     with pytest.raises(InvalidInputError):
         normalize_message_id(raw)
@@ -60,6 +65,14 @@ async def test_refused_before_sending(router, make_client):
         await client.bulk_status(-5)
     with pytest.raises(InvalidInputError):
         await client.status_by_tag("")
+    assert len(router.calls) == 0
+
+
+async def test_an_id_over_64_bits_is_refused_before_sending(router, make_client):
+    """Written as text into the request, it would reach the API; orjson used to raise TypeError."""
+    with pytest.raises(InvalidInputError) as caught:
+        await make_client().multi_status([("+33612345678", 1), ("+33612345678", 2**70)])
+    assert caught.value.index == 1
     assert len(router.calls) == 0
 
 

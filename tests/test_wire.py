@@ -17,7 +17,12 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
-from smspartner_async import ResponseFormatError, SMSPartnerClient
+from smspartner_async import (
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    SMSPartnerClient,
+)
 from smspartner_async._aiohttp import decompress
 from smspartner_async._batching import request_items
 
@@ -42,6 +47,7 @@ class Wire:
 
     def __init__(self) -> None:
         self.encoding: str | None = None
+        self.status = 200
         self.body = seeds.MESSAGE_STATUS_JSON
         self.seen: list[web.Request] = []
         self.url = ""
@@ -53,13 +59,15 @@ class Wire:
             body, headers["Content-Encoding"] = raw_deflate(body), "deflate"
         elif self.encoding == "corrupt-gzip":
             body, headers["Content-Encoding"] = b"not gzip at all", "gzip"
-        elif self.encoding == "br":
-            headers["Content-Encoding"] = "br"
+        elif self.encoding == "br":  # compressed, in a coding the client did not ask for
+            body, headers["Content-Encoding"] = gzip.compress(body), "br"
+        elif self.encoding == "empty-gzip":
+            headers.update({"Content-Encoding": "gzip", "Retry-After": "7"})
         elif self.encoding == "gzip, deflate":
             body, headers["Content-Encoding"] = zlib.compress(gzip.compress(body)), self.encoding
         elif self.encoding is not None:
             body, headers["Content-Encoding"] = ENCODERS[self.encoding](body), self.encoding
-        return web.Response(body=body, headers=headers)
+        return web.Response(status=self.status, body=body, headers=headers)
 
 
 @pytest.fixture
@@ -97,13 +105,27 @@ async def test_stacked_encodings_are_undone_in_reverse_order(wire: Wire) -> None
     assert status.status_text == "Delivered"
 
 
-@pytest.mark.parametrize("encoding", ["corrupt-gzip", "br"])
-async def test_an_undecodable_body_is_a_format_error(wire: Wire, encoding: str) -> None:
+@pytest.mark.parametrize(
+    ("encoding", "why"), [("corrupt-gzip", "Content-Encoding"), ("br", "not valid JSON")]
+)
+async def test_an_undecodable_body_is_a_format_error(wire: Wire, encoding: str, why: str) -> None:
+    """A coding it did not ask for is left alone, as httpx does: the body then fails as JSON."""
     wire.encoding = encoding
     async with client(wire, max_retries=0) as c:
-        with pytest.raises(ResponseFormatError, match="Content-Encoding") as info:
+        with pytest.raises(ResponseFormatError, match=why) as info:
             await c.message_status("+33612345678", 1)
     assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, RateLimitError), (503, ServerError)])
+async def test_a_bodiless_answer_labelled_gzip_keeps_its_status(
+    wire: Wire, status: int, error: type[Exception]
+) -> None:
+    wire.status, wire.body, wire.encoding = status, b"", "empty-gzip"
+    async with client(wire, max_retries=0) as c:
+        with pytest.raises(error) as info:
+            await c.message_status("+33612345678", 1)
+    assert info.value.retry_after == 7  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("response_format", ["json", "xml"])
@@ -134,11 +156,13 @@ async def test_a_callers_client_keeps_httpx_pipeline(wire: Wire) -> None:
     assert status.status_text == "Delivered"
 
 
-def test_decompress_refuses_what_it_did_not_ask_for() -> None:
-    with pytest.raises(httpx.DecodingError, match="unsupported"):
-        decompress(b"x", "zstd")
+def test_decompress_leaves_what_it_did_not_ask_for() -> None:
+    assert decompress(b"zstd bytes", "zstd") == b"zstd bytes"
     assert decompress(b"plain", "identity") == b"plain"
+    assert decompress(b"", "gzip") == b""
     assert decompress(gzip.compress(b"twice"), " GZIP ") == b"twice"
+    with pytest.raises(httpx.DecodingError, match="gzip"):
+        decompress(b"not gzip", "gzip")
 
 
 phones = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)
