@@ -79,7 +79,8 @@ async def run_windowed(
     places is free. On the first exception, or when the consumer stops early, every task still in
     flight is cancelled and awaited before this generator finishes.
     """
-    source = aiter(items) if isinstance(items, AsyncIterator) else _aiter_sync(items)
+    # An async iterator is consumed (and closed) as it is; a plain iterable gets a wrapper.
+    source = aiter(items) if isinstance(items, AsyncIterator) else _as_async(items)
     running: deque[asyncio.Task[R]] = deque()
     exhausted = False
     try:
@@ -112,11 +113,6 @@ async def run_windowed(
         close = getattr(source, "aclose", None)
         if close is not None:
             await close()
-
-
-async def _aiter_sync(items: Iterable[T]) -> AsyncIterator[T]:
-    for item in items:
-        yield item
 
 
 @attrs.define(slots=True)
@@ -226,13 +222,13 @@ async def stream_chunks(pairs: Pairs, batch_size: int, region: str) -> AsyncGene
         yield chunk
 
 
-async def _as_async(pairs: Pairs) -> AsyncIterator[Pair]:
-    if isinstance(pairs, AsyncIterable):
-        async for pair in pairs:
-            yield pair
+async def _as_async(items: Iterable[T] | AsyncIterable[T]) -> AsyncIterator[T]:
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
     else:
-        for pair in pairs:
-            yield pair
+        for item in items:
+            yield item
 
 
 _ITEM_COMMA = '{"phoneNumber":"%s","messageId":%d},'
@@ -259,7 +255,6 @@ class ChunkFetcher:
     ) -> None:
         self._sender = sender
         self._converter = converter
-        self._match_items = make_matcher(converter)
         self._region = region
         self._fail_fast = fail_fast
         #: A chunk raised: the batch is over, and chunks still waiting for a slot stay unsent.
@@ -301,7 +296,7 @@ class ChunkFetcher:
         results: list[MultiStatusResult | None] = [None] * len(keys)
         args = (keys, positions, lookup, results, self._slot_of, _malformed)
         if isinstance(items, list):
-            answered = self._match_items(items, *args)
+            answered = make_matcher(self._converter)(items, *args)
         elif isinstance(items, FlatRecords):
             match = make_matcher(self._converter, items.keys)
             answered = match(items.texts, items.starts, items.lengths, *args)

@@ -222,10 +222,11 @@ def _list_hook(item_hook: Callable[[Any, Any], Any], item_type: Any) -> Callable
 
 @attrs.frozen
 class StructureCode:
-    """Generated statements that build a `cls` into `o` from a record read through `g`.
+    """Generated statements that build a `cls` into `o` from one record.
 
-    The record's `get` is bound to `g` by the enclosing code, and fields named
-    in `given` are variables of the same name there. A bad value raises
+    The enclosing code binds the record: a dict's `get` to `g`, or for a flat
+    record its `texts`, start `at` and length `n`. Fields named in `given` are
+    variables of the same name there. A bad value raises
     `ValueError` or `TypeError`. `env` holds the names the statements use.
     """
 
