@@ -39,12 +39,10 @@ async def iter_tag_pages(
     fingerprints = {_fingerprint(first)}
     if seen >= total or max_pages <= 1:
         return
-    # Concurrent up to the expected last page, then one at a time if items are still missing.
-    expected = min(math.ceil(total / per_page), max_pages)
     number = 1
-    window = run_windowed(range(2, expected + 1), fetch, max_concurrency, ordered=True)
-    async with aclosing(window) as pages:
-        async for page in pages:
+    pages = _later_pages(fetch, total, per_page, max_concurrency, max_pages)
+    async with aclosing(pages) as stream:
+        async for page in stream:
             number += 1
             if not _accept(page, number, fingerprints):
                 return
@@ -52,20 +50,30 @@ async def iter_tag_pages(
             seen += len(page.recipients)
             if seen >= total:
                 return
-    while seen < total and number < max_pages:
-        number += 1
-        page = await fetch(number)
-        if not _accept(page, number, fingerprints):
-            return
-        yield page
-        seen += len(page.recipients)
-    if seen < total:
-        log.warning(
-            "bulk-status-by-tag: stopped at max_pages=%d with %d of %d items",
-            max_pages,
-            seen,
-            total,
-        )
+    log.warning(
+        "bulk-status-by-tag: stopped at max_pages=%d with %d of %d items",
+        max_pages,
+        seen,
+        total,
+    )
+
+
+async def _later_pages(
+    fetch: Callable[[int], Awaitable[TagPage]],
+    total: int,
+    per_page: int,
+    max_concurrency: int,
+    max_pages: int,
+) -> AsyncGenerator[TagPage, None]:
+    """Pages 2 to `max_pages` in order: concurrently up to the page `total` says is the last,
+    then one at a time while the caller still misses items."""
+    expected = min(math.ceil(total / per_page), max_pages)
+    window = run_windowed(range(2, expected + 1), fetch, max_concurrency, ordered=True)
+    async with aclosing(window) as pages:
+        async for page in pages:
+            yield page
+    for number in range(expected + 1, max_pages + 1):
+        yield await fetch(number)
 
 
 def _accept(page: TagPage, number: int, fingerprints: set[tuple[object, ...]]) -> bool:
