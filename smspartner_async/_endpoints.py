@@ -20,6 +20,7 @@ from ._errors import (
     ResponseFormatError,
     ServerError,
     error_from_code,
+    server_failed,
 )
 from ._retry import parse_retry_after
 
@@ -91,18 +92,26 @@ def read_answer(
     response_format: ResponseFormat,
 ) -> dict[str, Any]:
     """The answer's record when the API says success; the matching exception otherwise."""
-    name = endpoint.name
     if status_code == 429:
-        raise RateLimitError(retry_after=parse_retry_after(headers), endpoint=name)
+        raise RateLimitError(retry_after=parse_retry_after(headers), endpoint=endpoint.name)
+    try:
+        return _record(status_code, body, endpoint, response_format)
+    except ServerError as exc:
+        exc.retry_after = parse_retry_after(headers)  # a 503 may say when to come back
+        raise
+
+
+def _record(
+    status_code: int, body: bytes, endpoint: Endpoint, response_format: ResponseFormat
+) -> dict[str, Any]:
+    name = endpoint.name
     try:
         record = decode_body(body, response_format, endpoint.xml)
     except ResponseFormatError as exc:
-        if status_code == 408 or status_code >= 500:
-            error = ServerError(
+        if server_failed(status_code):
+            raise ServerError(
                 None, f"server error, body: {exc.excerpt!r}", status_code=status_code, endpoint=name
-            )
-            error.retry_after = parse_retry_after(headers)
-            raise error from None
+            ) from None
         exc.status_code, exc.endpoint = status_code, name
         raise
     success = record.get("success")
@@ -116,15 +125,10 @@ def read_answer(
     if ok is False:
         message = record.get("message")
         text = message if isinstance(message, str) else "no message"
-        api_error = error_from_code(code, text, status_code=status_code, endpoint=name)
-        if isinstance(api_error, ServerError):
-            api_error.retry_after = parse_retry_after(headers)
-        raise api_error
+        raise error_from_code(code, text, status_code=status_code, endpoint=name)
     if ok is None:
-        if status_code == 408 or status_code >= 500:
-            error = ServerError(None, "server error", status_code=status_code, endpoint=name)
-            error.retry_after = parse_retry_after(headers)
-            raise error
+        if server_failed(status_code):
+            raise ServerError(None, "server error", status_code=status_code, endpoint=name)
         raise ResponseFormatError(
             "the answer has no success flag", body=body, status_code=status_code, endpoint=name
         )

@@ -199,9 +199,13 @@ def error_from_code(
     """
     cls = _BY_CODE.get(code) if code is not None else None
     if cls is None:
-        server_failed = status_code is not None and (status_code == 408 or status_code >= 500)
-        cls = ServerError if server_failed else APIError
+        cls = ServerError if status_code is not None and server_failed(status_code) else APIError
     return cls(code, message, status_code=status_code, endpoint=endpoint)
+
+
+def server_failed(status_code: int) -> bool:
+    """HTTP 408 or 5xx: the server, not the request, failed (worth another try)."""
+    return status_code == 408 or status_code >= 500
 
 
 _EXCERPT_CHARS = 200
