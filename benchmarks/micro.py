@@ -57,6 +57,7 @@ def run(profile: Profile) -> Section:
     records = orjson.loads(body_json)["StatutResponse_List"]
     try:
         from smspartner_async._convert import make_converter
+
         from smspartner_async._models import MultiStatusResult
 
         structure = make_converter().structure

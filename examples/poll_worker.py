@@ -28,7 +28,13 @@ from contextlib import AbstractAsyncContextManager
 
 import attrs
 
-from smspartner_async import MultiStatusResult, SMSPartnerClient
+from smspartner_async import (
+    APIConnectionError,
+    MultiStatusResult,
+    RateLimitError,
+    ServerError,
+    SMSPartnerClient,
+)
 
 Pair = tuple[str, int | str]
 Sleep = Callable[[float], Awaitable[None]]
@@ -83,8 +89,11 @@ async def poll_until_settled(
         if outcome.rounds:
             await sleep(backoff.delay(outcome.rounds))
         outcome.rounds += 1
-        results = await client.multi_status([pairs[i] for i in pending])
-        still: list[int] = []
+        try:
+            results = await client.multi_status([pairs[i] for i in pending])
+        except (APIConnectionError, ServerError, RateLimitError):
+            results = []  # an outage: not one call answered; every pair is asked again
+        still: list[int] = [] if results else list(pending)
         for result in results:
             index = pending[result.index]
             if is_settled(result):

@@ -4,6 +4,7 @@ async with SMSPartnerClient(api_key) as client:
     results = await client.multi_status(pairs)   # any number of pairs
 """
 
+from ._call import ClientStats, RequestEvent
 from ._client import DEFAULT_BASE_URL, SMSPartnerClient
 from ._errors import (
     APIConnectionError,
@@ -17,6 +18,7 @@ from ._errors import (
     PermissionDeniedError,
     RateLimitError,
     ResponseFormatError,
+    ResponseTooLargeError,
     ServerError,
     SMSPartnerError,
 )
@@ -29,7 +31,6 @@ from ._models import (
     TagPage,
 )
 from ._retry import RetryPolicy
-from ._transport import ClientStats, RequestEvent
 from ._version import __version__
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "RecipientStatus",
     "RequestEvent",
     "ResponseFormatError",
+    "ResponseTooLargeError",
     "RetryPolicy",
     "SMSPartnerClient",
     "SMSPartnerError",

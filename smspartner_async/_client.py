@@ -1,4 +1,4 @@
-"""`SMSPartnerClient`: options, lifecycle, and the public methods.
+"""`SMSPartnerClient`: lifecycle, options, and thin public methods.
 
 One client per process (or per event loop), not per request: it owns a
 connection pool sized to its concurrency. It is usable directly or as an async
@@ -11,47 +11,41 @@ from __future__ import annotations
 import asyncio
 import enum
 import os
-from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable, Sized
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
+import attrs
 import httpx
 
-from ._aiohttp import AiohttpTransport
-from ._batching import (
-    MAX_BATCH,
-    ChunkFetcher,
-    Key,
-    Pair,
-    Pairs,
-    Progress,
-    chunks_of,
-    expand,
-    report_progress,
-    run_windowed,
-    stream_chunks,
-    validate_all,
-    with_index,
+from . import _batch
+from ._batch import Progress
+from ._call import Caller, ClientStats, RequestEvent, Shared
+from ._errors import (
+    AuthenticationError,
+    ClientStateError,
+    InvalidInputError,
+    ResponseFormatError,
 )
-from ._convert import make_converter
-from ._decode import ResponseFormat
-from ._endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG
-from ._errors import AuthenticationError, ClientStateError, InvalidInputError, ResponseFormatError
+from ._flow import FlowControl
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
+from ._options import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, ClientOptions
 from ._paging import iter_tag_pages
-from ._phone import DEFAULT_REGION, REGIONS, normalize_message_id, normalize_phone
 from ._redact import REDACTED, SecretStr, install_log_filter
 from ._retry import RetryPolicy
-from ._transport import ClientStats, RequestEvent, Sender
-from ._version import __version__
+from ._structure import make_converter
+from ._transports import TRANSPORTS, TransportName, make_http_client
+from ._validate import DEFAULT_REGION, Pairs, normalize_message_id, normalize_phone
+from ._wire.endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG, ResponseFormat
 
-__all__ = ["DEFAULT_BASE_URL", "SMSPartnerClient"]
+__all__ = ["DEFAULT_BASE_URL", "ENV_API_KEY", "ENV_BASE_URL", "SMSPartnerClient"]
 
-DEFAULT_BASE_URL = "https://api.smspartner.fr/v1"
 ENV_API_KEY = "SMSPARTNER_API_KEY"
-_VALIDATION_SLICE = 65_536
+ENV_BASE_URL = "SMSPARTNER_BASE_URL"
+_DEFAULT_TIMEOUT = 30.0
 T = TypeVar("T")
+_UNSET: Any = object()
 
 
 class _State(enum.Enum):
@@ -60,25 +54,74 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
+@attrs.define
+class _Lifecycle:
+    """Open/closed and the event loop, shared by a client and its `with_options` views."""
+
+    owns_http: bool
+    state: _State = _State.UNOPENED
+    loop: asyncio.AbstractEventLoop | None = None
+
+
 class SMSPartnerClient:
     """Async client for the SMS Partner status API.
 
-    `api_key` falls back to the `SMSPARTNER_API_KEY` environment variable.
-    `max_concurrency` bounds the requests in flight for the whole client (and
-    sizes its pool); `deadline` bounds one API call across all its retries;
-    `timeout` bounds each network operation.
+    Create one per process and close it when the process stops (`async with`,
+    or `await client.aclose()`).
+
+    Args:
+        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None
+            at all raises `AuthenticationError` (code 1) here, before any request.
+        base_url: The API's root; falls back to `$SMSPARTNER_BASE_URL`, then
+            `https://api.smspartner.fr/v1`. Point it at the sandbox to test.
+        http_client: Your own `httpx.AsyncClient` (proxies, certificates, event
+            hooks, a mock transport); used as is and never closed by the library.
+            Size its pool to at least `max_concurrency`.
+        transport: The pool the client builds when `http_client` is not given:
+            `"httpx"` (httpx's own, which respx and pytest-httpx intercept) or
+            `"aiohttp"` (extra `aiohttp`; faster for bulk jobs and high concurrency).
+        timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+            client's own pool defaults to 30 s, an injected client keeps its own.
+        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either way.
+        max_concurrency: Requests in flight for the whole client (the pool is sized
+            to match).
+        batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+        max_retries: Shortcut for `RetryPolicy(max_retries=...)`, overriding `retry`'s.
+        retry: When and how long to wait before trying again (`RetryPolicy`).
+        deadline: Seconds for one API call from its first send, every retry
+            included (`APITimeoutError`); None for no deadline.
+        max_requests_per_second: A rate limit for the whole client; None for none.
+        default_region: The region national phone numbers are read in (`"FR"`).
+        fail_fast: Raise the first failed call of a batch instead of returning
+            its pairs as failed results.
+        max_pages: The most tag pages `iter_tag_pages` asks for.
+        max_response_bytes: The largest answer accepted, raw or inflated
+            (`ResponseTooLargeError` beyond); message-status and multi-status
+            answers have lower bounds of their own.
+        on_request: Called with a `RequestEvent` after each HTTP attempt (metrics).
+            It runs on the event loop; one that raises is logged and ignored.
+
+    Raises:
+        AuthenticationError: No API key at all.
+        InvalidInputError: An option out of range (a `ValueError`).
+        ImportError: `transport="aiohttp"` without the `aiohttp` extra.
     """
+
+    _shared: Shared
+    _caller: Caller
+    _life: _Lifecycle
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout = 30.0,
+        transport: TransportName = "httpx",
+        timeout: float | httpx.Timeout | None = None,
         response_format: ResponseFormat = "json",
         max_concurrency: int = 8,
-        batch_size: int = MAX_BATCH,
+        batch_size: int = 500,
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         deadline: float | None = 120.0,
@@ -86,101 +129,117 @@ class SMSPartnerClient:
         default_region: str = DEFAULT_REGION,
         fail_fast: bool = False,
         max_pages: int = 10_000,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_request: Callable[[RequestEvent], None] | None = None,
     ) -> None:
         key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
         if key is not None and not isinstance(key, str):
-            raise TypeError(f"api_key must be a string, not {type(key).__name__}")
-        if not isinstance(base_url, str):
-            raise TypeError(f"base_url must be a string, not {type(base_url).__name__}")
+            raise InvalidInputError("api_key must be a string", value=type(key).__name__)
         if not key or not key.strip():
             raise AuthenticationError(
                 1, f"no API key: pass api_key= or set the {ENV_API_KEY} environment variable"
             )
-        if response_format not in ("json", "xml"):
-            raise ValueError(f"response_format must be 'json' or 'xml', not {response_format!r}")
-        if not 1 <= batch_size <= MAX_BATCH:
-            raise ValueError(f"batch_size must be between 1 and {MAX_BATCH}, not {batch_size!r}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency!r}")
-        if max_pages < 1:
-            raise ValueError(f"max_pages must be at least 1, not {max_pages!r}")
-        if default_region not in REGIONS:
-            raise ValueError(f"unknown default_region {default_region!r}; known: {sorted(REGIONS)}")
-        if deadline is not None and not deadline > 0:
-            raise ValueError(f"deadline must be positive or None, not {deadline!r}")
-        policy = retry or RetryPolicy()
-        if max_retries is not None:
-            policy = RetryPolicy(
-                max_retries=max_retries,
-                initial_backoff=policy.initial_backoff,
-                max_backoff=policy.max_backoff,
-                max_retry_after=policy.max_retry_after,
-                jitter=policy.jitter,
-            )
-        install_log_filter()
-        self._api_key = SecretStr(key.strip())
-        self._base_url = base_url.rstrip("/")
-        self._format: ResponseFormat = response_format
-        self._max_concurrency = max_concurrency
-        # Twice as many chunk tasks as request slots: while one answer is parsed, the next
-        # chunk's request is already waiting for the slot, and goes out first.
-        self._window = 2 * max_concurrency
-        self._batch_size = batch_size
-        self._region = default_region
-        self._fail_fast = fail_fast
-        self._max_pages = max_pages
-        self._converter = make_converter(default_region)
-        self._owns_http = http_client is None
-        # Our own pool is driven directly; a caller's client goes through httpx's pipeline.
-        direct: AiohttpTransport | None = None
-        if http_client is None:
-            limits = httpx.Limits(
-                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-            )
-            direct = AiohttpTransport(limits=limits)
-            http_client = httpx.AsyncClient(
-                transport=direct,
-                timeout=timeout,
-                headers={"User-Agent": f"smspartner-async/{__version__}"},
-            )
-        self._http = http_client
-        self._sender = Sender(
-            http_client,
-            base_url=self._base_url,
-            api_key=self._api_key,
+        if base_url is None:
+            base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
+        options = ClientOptions(
+            base_url=base_url,
+            timeout=timeout,
             response_format=response_format,
-            retry=policy,
-            max_concurrency=max_concurrency,
+            batch_size=batch_size,
+            retry=_with_max_retries(retry or RetryPolicy(), max_retries),
             deadline=deadline,
-            max_requests_per_second=max_requests_per_second,
-            on_request=on_request,
-            direct=direct,
+            default_region=default_region,
+            fail_fast=fail_fast,
+            max_pages=max_pages,
+            max_response_bytes=max_response_bytes,
         )
-        self._state = _State.UNOPENED
-        self._loop: asyncio.AbstractEventLoop | None = None
+        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
+            raise InvalidInputError("max_concurrency must be a whole number", value=max_concurrency)
+        if max_concurrency < 1:
+            raise InvalidInputError("max_concurrency must be at least 1", value=max_concurrency)
+        if transport not in TRANSPORTS:
+            raise InvalidInputError(f"transport must be one of {TRANSPORTS}", value=transport)
+        try:
+            flow = FlowControl(max_concurrency, max_requests_per_second)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), value=max_requests_per_second) from None
+        install_log_filter()
+        owns_http = http_client is None
+        if http_client is None:
+            http_client = make_http_client(
+                transport,
+                max_concurrency=max_concurrency,
+                timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
+            )
+        self._shared = Shared(http_client, flow, SecretStr(key.strip()), on_request=on_request)
+        self._caller = Caller(self._shared, options)
+        self._life = _Lifecycle(owns_http)
+
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = _UNSET,
+        max_retries: int = _UNSET,
+        retry: RetryPolicy = _UNSET,
+        deadline: float | None = _UNSET,
+        fail_fast: bool = _UNSET,
+        batch_size: int = _UNSET,
+        response_format: ResponseFormat = _UNSET,
+        default_region: str = _UNSET,
+        max_pages: int = _UNSET,
+        max_response_bytes: int = _UNSET,
+    ) -> Self:
+        """A view of this client with other per-call options.
+
+        It shares the pool, the concurrency slots, the 429 pause, the rate limit,
+        the stats and the open/closed state: it costs nothing to make, and
+        closing either closes both.
+
+            fast = client.with_options(timeout=5, max_retries=0)
+        """
+        given: dict[str, Any] = {
+            "timeout": timeout,
+            "retry": retry,
+            "deadline": deadline,
+            "fail_fast": fail_fast,
+            "batch_size": batch_size,
+            "response_format": response_format,
+            "default_region": default_region,
+            "max_pages": max_pages,
+            "max_response_bytes": max_response_bytes,
+        }
+        changes = {name: value for name, value in given.items() if value is not _UNSET}
+        options = attrs.evolve(self._caller.options, **changes)
+        if max_retries is not _UNSET:
+            options = attrs.evolve(options, retry=_with_max_retries(options.retry, max_retries))
+        view = object.__new__(type(self))
+        view._shared = self._shared
+        view._caller = Caller(self._shared, options)
+        view._life = self._life
+        return view
 
     def __repr__(self) -> str:
+        options = self._caller.options
         return (
-            f"{type(self).__name__}(base_url={self._base_url!r}, api_key={REDACTED!r}, "
-            f"response_format={self._format!r}, max_concurrency={self._max_concurrency}, "
-            f"state={self._state.value!r})"
+            f"{type(self).__name__}(base_url={options.base_url!r}, api_key={REDACTED!r}, "
+            f"response_format={options.response_format!r}, "
+            f"max_concurrency={self._shared.flow.max_concurrency}, "
+            f"state={self._life.state.value!r})"
         )
 
     @property
     def stats(self) -> ClientStats:
         """Requests, retries, failures and 429s so far, for metrics exporters."""
-        return self._sender.stats
+        return self._shared.stats
 
     @property
     def is_closed(self) -> bool:
-        return self._state is _State.CLOSED
+        return self._life.state is _State.CLOSED
 
     # -- lifecycle -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
         self._check_usable()
-        self._state = _State.OPENED
         return self
 
     async def __aexit__(
@@ -193,30 +252,37 @@ class SMSPartnerClient:
 
     async def aclose(self) -> None:
         """Close the pool if this client created it; later calls raise `ClientStateError`."""
-        if self._state is _State.CLOSED:
+        if self._life.state is _State.CLOSED:
             return
-        self._state = _State.CLOSED
-        if self._owns_http:
-            await self._http.aclose()
+        self._life.state = _State.CLOSED
+        if self._life.owns_http:
+            await self._shared.http.aclose()
 
     def _check_usable(self) -> None:
-        if self._state is _State.CLOSED:
+        life = self._life
+        if life.state is _State.CLOSED:
             raise ClientStateError("Cannot send a request, as the client has been closed.")
         loop = asyncio.get_running_loop()
-        if self._loop is None:
-            self._loop = loop
-        elif loop is not self._loop:
+        if life.loop is None:
+            life.loop = loop
+        elif loop is not life.loop:
             raise ClientStateError(
                 "this client is bound to the event loop it was first used in; create one "
                 "client per event loop (e.g. inside the coroutine given to asyncio.run)"
             )
-        self._state = _State.OPENED
+        life.state = _State.OPENED
 
     # -- one message ---------------------------------------------------------
 
     async def message_status(self, phone_number: str, message_id: int | str) -> MessageStatus:
-        """The status of one message sent to one number."""
-        phone = normalize_phone(phone_number, self._region)
+        """The status of one message sent to one number.
+
+        Raises:
+            InvalidInputError: A malformed phone number or message id (nothing is sent).
+            NotFoundError: No such message for this number (code 4).
+            SMSPartnerError: Any other failure, after retries (see the exception tree).
+        """
+        phone = normalize_phone(phone_number, self._caller.options.default_region)
         mid = normalize_message_id(message_id)
         self._check_usable()
 
@@ -225,12 +291,16 @@ class SMSPartnerClient:
             record.setdefault("messageId", mid)
             return self._structure(record, MessageStatus)
 
-        return await self._sender.call(
+        return await self._caller.call(
             MESSAGE_STATUS, parse, params={"phoneNumber": phone, "messageId": str(mid)}, pairs=1
         )
 
     async def bulk_status(self, message_id: int | str) -> BulkStatus:
-        """Every recipient of one send."""
+        """Every recipient of one send.
+
+        Large sends make large answers: they are decoded off the event loop, and
+        refused past `max_response_bytes`.
+        """
         mid = normalize_message_id(message_id)
         self._check_usable()
 
@@ -238,7 +308,7 @@ class SMSPartnerClient:
             record.setdefault("message_id", mid)
             return self._structure(record, BulkStatus)
 
-        return await self._sender.call(BULK_STATUS, parse, params={"messageId": str(mid)})
+        return await self._caller.call(BULK_STATUS, parse, params={"messageId": str(mid)})
 
     # -- many messages ---------------------------------------------------------
 
@@ -251,48 +321,26 @@ class SMSPartnerClient:
     ) -> list[MultiStatusResult]:
         """One result per `(phone_number, message_id)` pair, in input order.
 
-        Every pair is validated before anything is sent. Any number of pairs:
-        they go out in calls of `batch_size`, `max_concurrency` at a time.
-        An empty input gives an empty list, without a request. Items the API
-        could not answer, or whose call failed for good, come back with
-        `ok=False`; only a bad key or an unauthorised IP raise (and `fail_fast`
-        makes any failed call raise).
+        A pair is a `(phone, id)` tuple or a mapping with `phone_number` (or
+        `phoneNumber`) and `message_id` (or `messageId`) keys. Every pair is
+        validated before anything is sent (`InvalidInputError` names the first
+        bad one's index). Any number of pairs: they go out in calls of
+        `batch_size`, `max_concurrency` at a time. An empty input gives an empty
+        list, without a request.
+
+        Items the API could not answer, or whose call failed for good, come
+        back with `ok=False`. A bad key or an unauthorised IP raise at once;
+        `fail_fast` makes any failed call raise; and when not one call got an
+        answer (an outage), the first call's error is raised.
         """
         self._check_usable()
-        source: object = pairs  # checked at run time too: callers are not all type-checked
-        if isinstance(source, AsyncIterable):
-            items: list[Pair] = [pair async for pair in source]
-        elif isinstance(source, Iterable) and not isinstance(source, str | bytes):
-            items = source if isinstance(source, list) else list(source)
-        else:
-            raise InvalidInputError("pairs must be an iterable of (phone, id) pairs", value=pairs)
-        keys: list[Key] = []
-        for start in range(0, len(items), _VALIDATION_SLICE):
-            if start:
-                await asyncio.sleep(0)  # a million pairs: let the loop breathe between slices
-            keys += validate_all(items[start : start + _VALIDATION_SLICE], self._region, start)
-        total = len(keys)
-        chunks, duplicates = chunks_of(keys, self._batch_size)
-        del keys
-        results: list[MultiStatusResult | None] = [None] * total
-        done = 0
-        fetch = self._fetcher(fail_fast)
-        window = run_windowed(chunks, fetch.with_chunk, self._window, ordered=False)
-        async with aclosing(window) as finished:
-            async for chunk, chunk_results in finished:
-                positions = chunk.positions
-                if isinstance(positions, range):
-                    results[positions.start : positions.stop] = chunk_results
-                else:
-                    for result in chunk_results:
-                        results[result.index] = result
-                done += chunk.size
-                report_progress(progress, done, total)
-        for index, first in duplicates.items():
-            results[index] = with_index(results[first], index)  # type: ignore[arg-type]
-        if duplicates:
-            report_progress(progress, total, total)
-        return results  # type: ignore[return-value]  # every slot is filled above
+        return await _batch.collect(
+            self._caller,
+            pairs,
+            fail_fast=self._fail_fast(fail_fast),
+            progress=progress,
+            window=self._window(),
+        )
 
     async def iter_multi_status(
         self,
@@ -310,38 +358,41 @@ class SMSPartnerClient:
         calls still in flight at once.
         """
         self._check_usable()
-        source: object = pairs
-        if not isinstance(source, Iterable | AsyncIterable) or isinstance(source, str | bytes):
-            raise InvalidInputError("pairs must be an iterable of (phone, id) pairs", value=pairs)
-        total = len(pairs) if isinstance(pairs, Sized) else None
-        fetch = self._fetcher(fail_fast)
-        done = 0
-        chunks = stream_chunks(pairs, self._batch_size, self._region)
-        window = run_windowed(chunks, fetch.with_chunk, self._window, ordered=False)
-        async with aclosing(window) as finished:
-            async for chunk, chunk_results in finished:
-                done += chunk.size
-                report_progress(progress, done, total)
-                for result in expand(chunk, chunk_results):
-                    yield result
+        results = _batch.stream(
+            self._caller,
+            pairs,
+            fail_fast=self._fail_fast(fail_fast),
+            progress=progress,
+            window=self._window(),
+        )
+        async with aclosing(results) as stream:
+            async for result in stream:
+                yield result
 
     # -- tags ------------------------------------------------------------------
 
     async def iter_tag_pages(self, tag: str) -> AsyncGenerator[TagPage, None]:
-        """Pages of a tag, in order (pages after the first fetched concurrently)."""
+        """Pages of a tag, in order (pages after the first fetched concurrently).
+
+        Stops on an empty page or once the latest announced `total` is reached;
+        a stop short of the total is logged as a warning and flagged on the last
+        page (`TagPage.complete`).
+        """
         if not isinstance(tag, str) or not tag.strip():
             raise InvalidInputError("tag must be a non-empty string", value=tag)
         self._check_usable()
 
         async def fetch(page: int) -> TagPage:
-            return await self._sender.call(
+            return await self._caller.call(
                 STATUS_BY_TAG,
                 lambda record: self._structure(record, TagPage),
                 params={"tag": tag, "page": str(page)},
             )
 
         pages = iter_tag_pages(
-            fetch, max_concurrency=self._max_concurrency, max_pages=self._max_pages
+            fetch,
+            max_concurrency=self._shared.flow.max_concurrency,
+            max_pages=self._caller.options.max_pages,
         )
         async with aclosing(pages) as stream:
             async for page in stream:
@@ -360,16 +411,27 @@ class SMSPartnerClient:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _fetcher(self, fail_fast: bool | None) -> ChunkFetcher:
-        return ChunkFetcher(
-            self._sender,
-            self._converter,
-            self._region,
-            fail_fast=self._fail_fast if fail_fast is None else fail_fast,
-        )
-
     def _structure(self, record: dict[str, Any], cls: type[T]) -> T:
+        converter = make_converter(self._caller.options.default_region)
         try:
-            return self._converter.structure(record, cls)
+            return converter.structure(record, cls)
         except (ValueError, TypeError) as exc:
             raise ResponseFormatError(f"the answer does not fit {cls.__name__}: {exc}") from None
+
+    def _fail_fast(self, fail_fast: bool | None) -> bool:
+        return self._caller.options.fail_fast if fail_fast is None else fail_fast
+
+    def _window(self) -> int:
+        # Twice as many chunk tasks as request slots: while one answer is parsed, the next
+        # chunk's request is already waiting for the slot, and goes out first.
+        return 2 * self._shared.flow.max_concurrency
+
+
+def _with_max_retries(policy: RetryPolicy, max_retries: int | None) -> RetryPolicy:
+    if max_retries is None:
+        return policy
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise InvalidInputError(
+            "max_retries must be a whole number of at least 0", value=max_retries
+        )
+    return attrs.evolve(policy, max_retries=max_retries)

@@ -6,6 +6,7 @@
     ├── APIConnectionError                    the request did not get an answer
     │   └── APITimeoutError
     ├── ResponseFormatError                   an answer that is not the API's
+    │   └── ResponseTooLargeError             over `max_response_bytes`, raw or inflated
     └── APIError                              the API said no (.code, .message)
         ├── AuthenticationError               1, 10
         ├── PermissionDeniedError             96
@@ -36,6 +37,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseFormatError",
+    "ResponseTooLargeError",
     "SMSPartnerError",
     "ServerError",
     "error_from_code",
@@ -96,6 +98,15 @@ class ResponseFormatError(SMSPartnerError):
         detail = f" (HTTP {status_code})" if status_code is not None else ""
         tail = f": {self.excerpt!r}" if self.excerpt else ""
         super().__init__(f"{message}{detail}{tail}")
+
+
+class ResponseTooLargeError(ResponseFormatError):
+    """An answer over the client's `max_response_bytes`, raw or once inflated.
+
+    Not retried: the same request would bring the same body back.
+    """
+
+    retryable = False
 
 
 class APIError(SMSPartnerError):

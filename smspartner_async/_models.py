@@ -32,8 +32,8 @@ def _wire(*aliases: str) -> dict[str, Any]:
     return {"aliases": aliases}
 
 
-class DeliveryStatus(enum.Enum):
-    """What became of a message. Compare to members, not to the API's text."""
+class DeliveryStatus(enum.StrEnum):
+    """What became of a message. `str()` gives the API's text; compare to members."""
 
     DELIVERED = "Delivered"
     NOT_DELIVERED = "Not delivered"
@@ -128,3 +128,11 @@ class TagPage:
     current_page: int = attrs.field(metadata=_wire("currentPage"))
     total: int = attrs.field(metadata=_wire("total"))
     recipients: list[RecipientStatus] = attrs.field(metadata=_wire("StatutResponse_List"))
+    #: Items over this page and the ones before it, as the paginator counted them.
+    seen: int = 0
+
+    @property
+    def missing(self) -> int:
+        """On the last page of an iteration: how many of `total` items it never reached
+        (0 when it reached them all). The paginator also logs a warning then."""
+        return max(self.total - self.seen, 0)

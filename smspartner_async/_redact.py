@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 
 __all__ = [
     "REDACTED",
@@ -22,11 +23,12 @@ __all__ = [
 
 REDACTED = "***"
 
-# apiKey=..., "apiKey": "...", apiKey: ... in any case; stops at a delimiter.
+# apiKey=..., "apiKey": "..." in any case; stops at a delimiter. The value follows the
+# `=` or `:` at once, or after a quote: "pass api_key= or ..." is prose, not a key.
 _PATTERN = re.compile(
     r"""(?ix)
     (api[_-]?key)              # the name
-    (["']?\s*[:=]\s*["']?)     # = or ": "
+    (["']?\s*[:=](?:\s*["'])?)  # = or : or ": "
     [^&"'\s,;}<>]+             # the value
     """
 )
@@ -53,14 +55,24 @@ def redact(text: str) -> str:
 class SecretStr:
     """A key that does not show itself in `repr`, `str` or tracebacks' locals."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_forms", "_value")
 
     def __init__(self, value: str) -> None:
         self._value = value
+        self._forms: tuple[bytes, ...] | None = None
         register_secret(value)
 
     def reveal(self) -> str:
         return self._value
+
+    def byte_forms(self) -> tuple[bytes, ...]:
+        """The key as it may come back in a body: as sent, and percent-encoded."""
+        forms = self._forms
+        if forms is None:
+            plain = self._value.encode()
+            quoted = urllib.parse.quote_plus(self._value).encode()
+            forms = self._forms = (plain,) if quoted == plain else (plain, quoted)
+        return forms
 
     def __repr__(self) -> str:
         return f"SecretStr({REDACTED!r})"

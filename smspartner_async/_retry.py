@@ -1,17 +1,14 @@
-"""When to try again, how long to wait, and the waits shared by a whole client.
+"""When to try again and how long to wait: the retry policy and `Retry-After`.
 
 Why not stamina or tenacity: a wait here is not only a function of the attempt.
-A 429's `Retry-After` must pause every request of the client (one shared
-gate), a client-side rate limit spaces all requests, and a wait must never hold
-a concurrency slot. Those live in the send loop itself (`_transport`), and what
-remains (backoff, header parsing) is twenty lines with no dependency. The
-testing switch stamina made popular is `RetryPolicy.testing()`: same decisions,
-no waiting.
+A 429's `Retry-After` pauses every request of the client and a wait must never
+hold a concurrency slot (`_flow`); what remains (backoff, header parsing) is
+twenty lines with no dependency. The testing switch stamina made popular is
+`RetryPolicy.testing()`: same decisions, no waiting.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import random
 from collections.abc import Mapping
@@ -20,7 +17,7 @@ from time import time
 
 import attrs
 
-__all__ = ["PauseGate", "RateLimiter", "RetryPolicy", "parse_retry_after"]
+__all__ = ["RetryPolicy", "parse_retry_after"]
 
 
 @attrs.frozen
@@ -104,43 +101,3 @@ def _finite(text: str) -> float | None:
 
 def _clamp(seconds: float) -> float:
     return min(max(seconds, 0.0), _RETRY_AFTER_LIMIT)
-
-
-class PauseGate:
-    """One pause shared by every request of a client (a 429 stops them all)."""
-
-    def __init__(self) -> None:
-        self._until = 0.0
-
-    def pause(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        self._until = max(self._until, loop.time() + seconds)
-
-    def remaining(self) -> float:
-        return max(0.0, self._until - asyncio.get_running_loop().time())
-
-    async def wait(self) -> None:
-        # A sleep loop, not an Event: a later 429 may push the end further out.
-        while (left := self.remaining()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(left)
-
-
-class RateLimiter:
-    """At most `rate` request starts per second, evenly spaced, for a whole client.
-
-    Each caller books the next free start time and sleeps until it: no lock,
-    no background task, fair in arrival order.
-    """
-
-    def __init__(self, rate: float) -> None:
-        if not rate > 0 or not math.isfinite(rate):
-            raise ValueError(f"max_requests_per_second must be a positive number, not {rate!r}")
-        self._interval = 1.0 / rate
-        self._next = 0.0
-
-    async def acquire(self) -> None:
-        now = asyncio.get_running_loop().time()
-        start = max(self._next, now)
-        self._next = start + self._interval
-        if start > now:
-            await asyncio.sleep(start - now)

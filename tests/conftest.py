@@ -1,9 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-import httpx
 import pytest
 import respx
 
@@ -17,26 +16,29 @@ API_KEY = "test-key-9f8e7d6c5b4a"
 
 
 @pytest.fixture
-def router() -> respx.Router:
-    """Routes for the fake API; every test client sends through it, nothing reaches a network."""
-    return respx.Router(base_url=BASE_URL, assert_all_called=False)
+def router() -> Iterator[respx.MockRouter]:
+    """Routes for the fake API, patched into httpx's own transport as users' respx mocks are.
+
+    Clients made by `make_client` use their default pool: the tests run the
+    library's real request path, down to httpcore, and nothing reaches a network.
+    """
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as mock:
+        yield mock
 
 
 @pytest.fixture
 async def make_client(
-    router: respx.Router,
+    router: respx.MockRouter,
 ) -> AsyncIterator[Callable[..., SMSPartnerClient]]:
-    """Clients wired to `router` with no retry waits; all closed at teardown."""
-    made: list[tuple[SMSPartnerClient, httpx.AsyncClient]] = []
+    """Clients with their default pool (seen by `router`) and no retry waits; closed at teardown."""
+    made: list[SMSPartnerClient] = []
 
     def make(**options: Any) -> SMSPartnerClient:
-        http = httpx.AsyncClient(transport=httpx.MockTransport(router.async_handler))
         options.setdefault("retry", RetryPolicy.testing())
-        client = SMSPartnerClient(API_KEY, http_client=http, **options)
-        made.append((client, http))
+        client = SMSPartnerClient(API_KEY, **options)
+        made.append(client)
         return client
 
     yield make
-    for client, http in made:
+    for client in made:
         await client.aclose()
-        await http.aclose()

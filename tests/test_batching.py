@@ -384,8 +384,21 @@ async def test_cancelling_the_caller_cancels_every_chunk(router, make_client):
     assert len(asyncio.all_tasks()) == 1  # nothing left behind but this test
 
 
-async def test_connection_failures_become_results(router, make_client):
-    router.post("/multi-status").mock(side_effect=httpx.ConnectError("refused"))
-    results = await make_client(max_retries=1).multi_status(pairs(3))
-    assert all(isinstance(r.error, APIConnectionError) for r in results)
+async def test_an_outage_raises_instead_of_returning_failed_items(router, make_client):
+    route = router.post("/multi-status").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(APIConnectionError) as info:
+        await make_client(max_retries=1, batch_size=2).multi_status(pairs(3))
+    assert info.value.__notes__ == ["not one of the batch's 2 calls got an answer"]
+    assert route.call_count == 4
+
+
+async def test_connection_failures_of_some_calls_become_results(router, make_client):
+    def refused() -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    router.post("/multi-status").mock(side_effect=FakeMultiStatus(script={1: refused}))
+    client = make_client(max_retries=0, batch_size=2, max_concurrency=1)
+    results = await client.multi_status(pairs(3))
     assert [r.index for r in results] == [0, 1, 2]
+    assert [isinstance(r.error, APIConnectionError) for r in results] == [True, True, False]
+    assert results[2].ok

@@ -95,7 +95,7 @@ async def test_server_ignoring_page_cannot_loop():
         items = await client.status_by_tag("tag-1000")
     assert len(items) == 100  # page 1 once, then the repeat is detected
     assert len({(i.phone_number, i.date) for i in items}) == 100
-    assert sandbox.stats.requests["bulk-status-by-tag"] <= 1 + client._max_concurrency
+    assert sandbox.stats.requests["bulk-status-by-tag"] <= 1 + client._shared.flow.max_concurrency
 
 
 @pytest.mark.parametrize("fmt", ["json", "xml"])

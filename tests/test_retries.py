@@ -38,7 +38,8 @@ from smspartner_async import (
     SMSPartnerClient,
     SMSPartnerError,
 )
-from smspartner_async._retry import PauseGate, RateLimiter, parse_retry_after
+from smspartner_async._flow import PauseGate, RateLimiter
+from smspartner_async._retry import parse_retry_after
 from tests import seeds
 
 PHONE = "+33600000001"
@@ -664,9 +665,10 @@ async def test_deadline_on_multi_status_fails_the_chunk_not_the_call() -> None:
         handler, retry=RetryPolicy.testing(max_retries=1000), deadline=0.2, batch_size=5
     ) as client:
         async with asyncio.timeout(5):
-            results = await client.multi_status(pairs(12))
-    assert len(results) == 12
-    assert all(not r.ok and isinstance(r.error, APITimeoutError) for r in results)
+            # Every chunk ran out of time: an outage, raised (one chunk answered keeps results).
+            with pytest.raises(APITimeoutError, match="deadline") as info:
+                await client.multi_status(pairs(12))
+    assert info.value.__notes__ == ["not one of the batch's 3 calls got an answer"]
 
 
 def test_deadline_must_be_positive() -> None:
@@ -771,7 +773,7 @@ async def test_a_429_pauses_every_chunk_of_the_client() -> None:
     async def sample_slots() -> None:
         await closed.wait()
         await asyncio.sleep(pause / 2)  # the chunks in flight at the 429 have finished by now
-        free_slots_during_pause.append(client._sender._slots._value)
+        free_slots_during_pause.append(client._shared.flow.slots._value)
 
     async with client:
         sampler = asyncio.create_task(sample_slots())
@@ -859,3 +861,37 @@ async def test_rate_limiter_books_evenly_spaced_slots() -> None:
 def test_rate_limit_must_be_a_positive_number(rate: float) -> None:
     with pytest.raises(ValueError, match="max_requests_per_second"):
         RateLimiter(rate)
+
+
+async def test_a_cancelled_waiter_gives_its_start_time_back() -> None:
+    """The last booked start, cancelled, goes to the next caller: no hole in the schedule."""
+    limiter = RateLimiter(10)
+    loop = asyncio.get_running_loop()
+    await limiter.acquire()  # starts now
+    started = loop.time()
+    second = asyncio.create_task(limiter.acquire())  # booked for +0.1 s
+    await asyncio.sleep(0.01)
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await limiter.acquire()
+    assert 0.08 <= loop.time() - started < 0.15  # +0.1 s, not +0.2 s
+
+
+async def test_a_cancelled_waiter_in_the_middle_leaves_its_start_to_the_next_caller() -> None:
+    limiter = RateLimiter(10)
+    loop = asyncio.get_running_loop()
+    await limiter.acquire()
+    started = loop.time()
+    second = asyncio.create_task(limiter.acquire())  # +0.1 s
+    third = asyncio.create_task(limiter.acquire())  # +0.2 s
+    await asyncio.sleep(0.01)
+    second.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await second
+    await limiter.acquire()  # takes the +0.1 s start the second caller left
+    assert 0.08 <= loop.time() - started < 0.15
+    await third
+    assert 0.18 <= loop.time() - started < 0.25
+    await limiter.acquire()  # and the schedule goes on after the third: +0.3 s
+    assert 0.28 <= loop.time() - started < 0.35

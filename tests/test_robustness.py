@@ -20,7 +20,7 @@ from smspartner_async import (
     RetryPolicy,
     SMSPartnerClient,
 )
-from smspartner_async._phone import normalize_phone
+from smspartner_async._validate import normalize_phone
 
 from .conftest import API_KEY
 from .fakeapi import FakeMultiStatus, pairs
@@ -207,9 +207,15 @@ async def test_pairs_must_be_an_iterable_of_pairs(router, make_client, bad):
     assert not router.calls
 
 
-@pytest.mark.parametrize("options", [{"api_key": 123}, {"api_key": "k" * 8, "base_url": None}])
-def test_wrong_argument_types_are_clear(options):
-    with pytest.raises(TypeError, match="must be a string"):
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"api_key": 123}, "api_key must be a string"),
+        ({"api_key": "k" * 8, "base_url": 5}, "base_url must be an http"),
+    ],
+)
+def test_wrong_argument_types_are_clear(options, message):
+    with pytest.raises(InvalidInputError, match=message):
         SMSPartnerClient(**options)
 
 

@@ -3,10 +3,11 @@
 One scenario drives a client through every kind of failure against the sandbox over real
 sockets (good answers, per-item failures, bad key, 429, 500, 502, 503, HTML pages, dropped and
 truncated bodies, timeouts, a deadline, connection refused, bad input, a closed client), in JSON
-and XML, with the default aiohttp transport and with a plain `httpx.AsyncClient` (whose own
-logger prints every URL, `apiKey=` included, at INFO). Everything it produced is then searched
-for the key: every log record at every level, every exception (message, repr, args,
-attributes, causes, contexts, pickle), every result, every `RequestEvent`, the client's repr.
+and XML, on both of the client's own transports and with an injected `httpx.AsyncClient`. Every
+request goes through httpx, whose logger prints every URL, `apiKey=` included, at INFO.
+Everything it produced is then searched for the key: every log record at every level, every
+exception (message, repr, args, attributes, causes, contexts, pickle), every result, every
+`RequestEvent`, the client's repr.
 """
 
 from __future__ import annotations
@@ -101,10 +102,12 @@ async def run_everything(transport: str, fmt: str) -> Collected:
 
         def client(key: str = KEY, url: str = base_url, **options: Any) -> SMSPartnerClient:
             options.setdefault("retry", RetryPolicy.testing())
-            if transport == "httpx":
+            if transport == "injected":
                 http = httpx.AsyncClient(timeout=options.pop("timeout", 5.0))
                 stack.push_async_callback(http.aclose)
                 options["http_client"] = http
+            else:
+                options["transport"] = transport
             made = SMSPartnerClient(
                 key, base_url=url, response_format=fmt, on_request=got.events.append, **options
             )
@@ -132,14 +135,16 @@ async def run_everything(transport: str, fmt: str) -> Collected:
         got.results.append(await patient.bulk_status(mid))
 
         # Every fault, final: retries off.
-        final = client(max_retries=0)
+        final = client(max_retries=0, batch_size=2)
         for kind, error in FINAL_FAULTS.items():
             faults.script([kind])
             await got.expect(error, final.message_status(phone, mid))
             faults.script([kind])
             await got.expect(error, final.bulk_status(mid))
             faults.script([kind])
-            got.results.extend(await final.multi_status(known[:3]))  # failed items, kept
+            got.results.extend(await final.multi_status(known[:3]))  # one failed call, kept
+            faults.script([kind, kind])
+            await got.expect(error, final.multi_status(known[:3]))  # no call answered
         assert all(isinstance(r, object) for r in got.results)
 
         # A bad key, on every endpoint.
@@ -150,7 +155,7 @@ async def run_everything(transport: str, fmt: str) -> Collected:
         await got.expect(AuthenticationError, bad.status_by_tag("tag-5"))
 
         # Timeouts: per operation, and the whole call's deadline.
-        slow = client(timeout=0.15, max_retries=0)
+        slow = client(timeout=0.15, max_retries=0, batch_size=2)
         faults.script(["slow"])
         await got.expect(APITimeoutError, slow.message_status(phone, mid))
         faults.script(["slow"])
@@ -169,7 +174,7 @@ async def run_everything(transport: str, fmt: str) -> Collected:
         # Nobody listening.
         refused = client(url=f"http://127.0.0.1:{free_port()}/v1")
         await got.expect(APIConnectionError, refused.message_status(phone, mid))
-        got.results.extend(await refused.multi_status(known[:3]))
+        await got.expect(APIConnectionError, refused.multi_status(known[:3]))
 
     failed = [r for r in got.results if getattr(r, "error", None) is not None]
     assert failed, "the scenario should produce failed items"
@@ -220,8 +225,11 @@ def capture_everything(caplog: pytest.LogCaptureFixture) -> None:
         caplog.set_level(logging.DEBUG, logger=name)
 
 
+TRANSPORTS = ["httpx", "aiohttp", "injected"]
+
+
 @pytest.mark.parametrize("fmt", ["json", "xml"])
-@pytest.mark.parametrize("transport", ["default", "httpx"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_the_key_never_leaks(
     caplog: pytest.LogCaptureFixture, transport: str, fmt: str
 ) -> None:
@@ -234,10 +242,9 @@ async def test_the_key_never_leaks(
         for text in record_texts(record):
             assert_no_secret(text, f"log record {record.name}:{record.levelname}")
     assert any(r.name == "smspartner_async" and "retry" in r.getMessage() for r in records)
-    if transport == "httpx":
-        # httpx really logged the request URLs: the filter, not luck, kept the key out.
-        urls = [r.getMessage() for r in records if r.name == "httpx" and "HTTP Request" in r.msg]
-        assert any(f"apiKey={REDACTED}" in url for url in urls)
+    # httpx really logged the request URLs: the filter, not luck, kept the key out.
+    urls = [r.getMessage() for r in records if r.name == "httpx" and "HTTP Request" in r.msg]
+    assert any(f"apiKey={REDACTED}" in url for url in urls)
 
     kinds = {type(exc) for exc in got.exceptions}
     assert {
@@ -267,8 +274,11 @@ async def test_the_key_never_leaks(
     for client in got.clients:
         for text in (repr(client), str(client), repr(client.stats)):
             assert_no_secret(text, "the client's repr")
-        for owner in (client, client._sender):
-            for name, value in vars(owner).items():
+        for owner in (client, client._caller, client._shared):
+            state = (
+                vars(owner) if hasattr(owner, "__dict__") else attrs.asdict(owner, recurse=False)
+            )
+            for name, value in state.items():
                 assert_no_secret(f"{name}={value!r}", f"{type(owner).__name__}.{name}")
                 assert_no_secret(str(value), f"{type(owner).__name__}.{name}")
 
@@ -289,21 +299,15 @@ def phone_leaks(caplog: pytest.LogCaptureFixture, phones: set[str], logger: str 
     return leaks
 
 
-@pytest.mark.parametrize("transport", ["default", "httpx"])
+@pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_no_phone_number_in_any_log_above_debug(
     caplog: pytest.LogCaptureFixture, transport: str
 ) -> None:
-    """httpx logs each URL at INFO (a caller's client); phoneNumber= must come out masked.
-
-    The client's own pool sends without httpx's pipeline, so nothing logs URLs at all.
-    """
+    """httpx logs each URL at INFO, whatever the transport; phoneNumber= must come out masked."""
     capture_everything(caplog)
     got = await run_everything(transport, "json")
     urls = [r.getMessage() for r in caplog.records if "phoneNumber=" in r.getMessage()]
-    if transport == "httpx":
-        assert urls, "httpx should have logged message-status URLs"
-    else:
-        assert not [r for r in caplog.records if r.name.startswith("httpx")]
+    assert urls, "httpx should have logged message-status URLs"
     assert phone_leaks(caplog, got.phones, None) == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from smspartner_async import InvalidInputError
-from smspartner_async._phone import normalize_message_id, normalize_phone
+from smspartner_async._validate import normalize_message_id, normalize_phone
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """The client's own pool, over real sockets: what goes on the wire and how answers are decoded.
 
-The default client sends through its aiohttp transport directly (not through httpx's
-request pipeline), so the headers it sends and the Content-Encodings it undoes are its own.
+Both transports, httpx's and aiohttp's: the body is read raw and inflated by the library
+(within its size cap), so the Content-Encodings it asks for and undoes are its own.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from smspartner_async import (
     ServerError,
     SMSPartnerClient,
 )
-from smspartner_async._aiohttp import decompress
-from smspartner_async._batching import request_items
+from smspartner_async._chunking import request_items
+from smspartner_async._redact import SecretStr
+from smspartner_async._wire.body import Answer
 
 from . import seeds
 
@@ -85,12 +86,22 @@ async def wire() -> AsyncIterator[Wire]:
     await runner.cleanup()
 
 
-def client(wire: Wire, **options: object) -> SMSPartnerClient:
-    return SMSPartnerClient(KEY, base_url=wire.url, **options)  # type: ignore[arg-type]
+@pytest.fixture(params=["httpx", "aiohttp"])
+def client(request: pytest.FixtureRequest) -> Callable[..., SMSPartnerClient]:
+    """Clients of the wire server on each transport."""
+
+    def make(wire: Wire, **options: object) -> SMSPartnerClient:
+        return SMSPartnerClient(  # type: ignore[arg-type]
+            KEY, base_url=wire.url, transport=request.param, **options
+        )
+
+    return make
 
 
 @pytest.mark.parametrize("encoding", [None, "gzip", "x-gzip", "deflate", "raw-deflate"])
-async def test_compressed_answers_are_decoded(wire: Wire, encoding: str | None) -> None:
+async def test_compressed_answers_are_decoded(
+    client: Callable[..., SMSPartnerClient], wire: Wire, encoding: str | None
+) -> None:
     wire.encoding = encoding
     async with client(wire) as c:
         status = await c.message_status("+33612345678", 1)
@@ -98,7 +109,9 @@ async def test_compressed_answers_are_decoded(wire: Wire, encoding: str | None) 
     assert status.message_id == 1111  # the seed answer's
 
 
-async def test_stacked_encodings_are_undone_in_reverse_order(wire: Wire) -> None:
+async def test_stacked_encodings_are_undone_in_reverse_order(
+    client: Callable[..., SMSPartnerClient], wire: Wire
+) -> None:
     wire.encoding = "gzip, deflate"
     async with client(wire) as c:
         status = await c.message_status("+33612345678", 1)
@@ -108,7 +121,9 @@ async def test_stacked_encodings_are_undone_in_reverse_order(wire: Wire) -> None
 @pytest.mark.parametrize(
     ("encoding", "why"), [("corrupt-gzip", "Content-Encoding"), ("br", "not valid JSON")]
 )
-async def test_an_undecodable_body_is_a_format_error(wire: Wire, encoding: str, why: str) -> None:
+async def test_an_undecodable_body_is_a_format_error(
+    client: Callable[..., SMSPartnerClient], wire: Wire, encoding: str, why: str
+) -> None:
     """A coding it did not ask for is left alone, as httpx does: the body then fails as JSON."""
     wire.encoding = encoding
     async with client(wire, max_retries=0) as c:
@@ -119,7 +134,7 @@ async def test_an_undecodable_body_is_a_format_error(wire: Wire, encoding: str, 
 
 @pytest.mark.parametrize(("status", "error"), [(429, RateLimitError), (503, ServerError)])
 async def test_a_bodiless_answer_labelled_gzip_keeps_its_status(
-    wire: Wire, status: int, error: type[Exception]
+    client: Callable[..., SMSPartnerClient], wire: Wire, status: int, error: type[Exception]
 ) -> None:
     wire.status, wire.body, wire.encoding = status, b"", "empty-gzip"
     async with client(wire, max_retries=0) as c:
@@ -129,7 +144,9 @@ async def test_a_bodiless_answer_labelled_gzip_keeps_its_status(
 
 
 @pytest.mark.parametrize("response_format", ["json", "xml"])
-async def test_the_default_pool_sends_what_httpx_would(wire: Wire, response_format: str) -> None:
+async def test_the_pool_sends_what_the_library_can_undo(
+    client: Callable[..., SMSPartnerClient], wire: Wire, response_format: str
+) -> None:
     if response_format == "xml":
         wire.body = seeds.MESSAGE_STATUS_XML
     async with client(wire, response_format=response_format) as c:
@@ -142,7 +159,9 @@ async def test_the_default_pool_sends_what_httpx_would(wire: Wire, response_form
     assert request.query.get("_format") == ("xml" if response_format == "xml" else None)
 
 
-async def test_a_callers_client_keeps_httpx_pipeline(wire: Wire) -> None:
+async def test_a_callers_client_keeps_httpx_pipeline(
+    client: Callable[..., SMSPartnerClient], wire: Wire
+) -> None:
     """Event hooks, cookies and the like belong to httpx: an injected client goes through it."""
     seen: list[str] = []
 
@@ -156,13 +175,18 @@ async def test_a_callers_client_keeps_httpx_pipeline(wire: Wire) -> None:
     assert status.status_text == "Delivered"
 
 
-def test_decompress_leaves_what_it_did_not_ask_for() -> None:
-    assert decompress(b"zstd bytes", "zstd") == b"zstd bytes"
-    assert decompress(b"plain", "identity") == b"plain"
-    assert decompress(b"", "gzip") == b""
-    assert decompress(gzip.compress(b"twice"), " GZIP ") == b"twice"
-    with pytest.raises(httpx.DecodingError, match="gzip"):
-        decompress(b"not gzip", "gzip")
+def test_inflating_leaves_what_it_did_not_ask_for() -> None:
+    def content(body: bytes, *codings: str) -> bytes:
+        return Answer(200, {}, body, codings).content(1 << 20, SecretStr("k" * 8))
+
+    assert content(b"zstd bytes", "zstd") == b"zstd bytes"
+    assert content(b"plain") == b"plain"
+    assert content(b"", "gzip") == b""
+    assert content(gzip.compress(b"twice"), "gzip") == b"twice"
+    with pytest.raises(ResponseFormatError, match="gzip"):
+        content(b"not gzip", "gzip")
+    with pytest.raises(ResponseFormatError, match="gzip"):
+        content(gzip.compress(b"truncated " * 100)[:-20], "gzip")
 
 
 phones = st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True)

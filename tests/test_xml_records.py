@@ -8,8 +8,8 @@ import httpx
 import orjson
 import pytest
 
-from smspartner_async._decode import FlatRecords, decode_body
-from smspartner_async._endpoints import LIST_KEY, MULTI_STATUS
+from smspartner_async._wire.endpoints import LIST_KEY, MULTI_STATUS
+from smspartner_async._wire.xml import FlatRecords, decode_xml
 
 KEYS = MULTI_STATUS.xml.item_keys
 OK = ["true", "200", "+33600000001", "1", "Delivered", "1517934416", "0", "1"]
@@ -42,7 +42,7 @@ CASES = {
 @pytest.mark.parametrize("case", list(CASES))
 def test_flat_records_read_as_the_json_dicts(case: str) -> None:
     records = CASES[case]
-    got = decode_body(xml_answer(records), "xml", MULTI_STATUS.xml)[LIST_KEY]
+    got = decode_xml(xml_answer(records), MULTI_STATUS.xml)[LIST_KEY]
     dicts = got.as_dicts() if isinstance(got, FlatRecords) else got
     # An empty value has no text node: that answer takes the element-by-element path.
     assert isinstance(got, FlatRecords) is (case != "empty-value")

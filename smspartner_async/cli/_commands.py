@@ -18,7 +18,7 @@ import click
 
 from .._client import DEFAULT_BASE_URL, ENV_API_KEY
 from .._errors import InvalidInputError
-from .._phone import DEFAULT_REGION, REGIONS
+from .._validate import DEFAULT_REGION, REGIONS
 from .._version import __version__
 from ..sandbox import Faults, Sandbox
 from ._io import (

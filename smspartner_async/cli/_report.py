@@ -15,10 +15,10 @@ import attrs
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .._call import ClientStats
 from .._errors import InvalidInputError
 from .._models import DeliveryStatus, MultiStatusResult
-from .._phone import normalize_phone
-from .._transport import ClientStats
+from .._validate import normalize_phone
 from ..sandbox import SandboxData, Stats
 
 __all__ = ["Summary", "format_stats", "mismatch", "progress_bar", "stderr_is_terminal"]

@@ -8,33 +8,39 @@ server error, anything else an answer we cannot read.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
-from ._convert import parse_bool, parse_int
-from ._decode import ResponseFormat, XmlLayout, decode_body
-from ._errors import (
+from .._errors import (
     RateLimitError,
     ResponseFormatError,
     ServerError,
     error_from_code,
     server_failed,
 )
-from ._retry import parse_retry_after
+from .._redact import SecretStr
+from .._retry import parse_retry_after
+from .._structure import parse_bool, parse_int
+from .body import Answer
+from .json import decode_json
+from .xml import XmlLayout, decode_xml
 
 __all__ = [
     "BULK_STATUS",
+    "LIST_KEY",
     "MESSAGE_STATUS",
     "MULTI_STATUS",
     "STATUS_BY_TAG",
     "Endpoint",
-    "read_answer",
+    "ResponseFormat",
+    "read_record",
 ]
 
+ResponseFormat = Literal["json", "xml"]
 LIST_KEY = "StatutResponse_List"
 _RECIPIENT_KEYS = ("phoneNumber", "status", "stopSMS", "date")
+_KIB = 1024
 
 
 @attrs.frozen
@@ -42,6 +48,8 @@ class Endpoint:
     name: str
     method: str
     xml: XmlLayout
+    #: The most an honest answer can weigh; None: only the client's `max_response_bytes`.
+    max_bytes: int | None = None
 
 
 MESSAGE_STATUS = Endpoint(
@@ -61,6 +69,7 @@ MESSAGE_STATUS = Endpoint(
             "currency",
         )
     ),
+    max_bytes=64 * _KIB,  # one message
 )
 MULTI_STATUS = Endpoint(
     "multi-status",
@@ -71,6 +80,7 @@ MULTI_STATUS = Endpoint(
         ("success", "code", "phoneNumber", "messageId", "status", "date", "stopSms", "isSpam"),
         flat=True,
     ),
+    max_bytes=4096 * _KIB,  # 500 items of a few hundred bytes, with room to spare
 )
 BULK_STATUS = Endpoint(
     "bulk-status",
@@ -84,31 +94,38 @@ STATUS_BY_TAG = Endpoint(
 )
 
 
-def read_answer(
-    status_code: int,
-    headers: Mapping[str, str],
-    body: bytes,
+def read_record(
+    answer: Answer,
     endpoint: Endpoint,
     response_format: ResponseFormat,
+    limit: int,
+    secret: SecretStr,
 ) -> dict[str, Any]:
     """The answer's record when the API says success; the matching exception otherwise."""
-    if status_code == 429:
-        raise RateLimitError(retry_after=parse_retry_after(headers), endpoint=endpoint.name)
+    if answer.status == 429:
+        retry_after = parse_retry_after(answer.headers)
+        raise RateLimitError(retry_after=retry_after, endpoint=endpoint.name)
     try:
-        return _record(status_code, body, endpoint, response_format)
+        return _record(answer, endpoint, response_format, limit, secret)
     except ServerError as exc:
-        exc.retry_after = parse_retry_after(headers)  # a 503 may say when to come back
+        exc.retry_after = parse_retry_after(answer.headers)  # a 503 may say when to come back
         raise
 
 
 def _record(
-    status_code: int, body: bytes, endpoint: Endpoint, response_format: ResponseFormat
+    answer: Answer,
+    endpoint: Endpoint,
+    response_format: ResponseFormat,
+    limit: int,
+    secret: SecretStr,
 ) -> dict[str, Any]:
-    name = endpoint.name
+    name, status_code = endpoint.name, answer.status
     try:
-        record = decode_body(body, response_format, endpoint.xml)
+        body = answer.content(limit, secret)
+        xml = response_format == "xml"
+        record = decode_xml(body, endpoint.xml) if xml else decode_json(body)
     except ResponseFormatError as exc:
-        if server_failed(status_code):
+        if server_failed(status_code) and exc.retryable:
             raise ServerError(
                 None, f"server error, body: {exc.excerpt!r}", status_code=status_code, endpoint=name
             ) from None

@@ -1,0 +1,330 @@
+"""One API call: a slot, the pause, the rate limit, the deadline, retries, events.
+
+Everything above this module asks `Caller.call(endpoint, parse, ...)` for a
+parsed result and gets either that or one `SMSPartnerError`. Below it is one
+`httpx.AsyncClient`: the client's own (httpx's transport or the aiohttp one) or
+the caller's. Every request goes through httpx's pipeline, so whatever patches
+httpx (respx, pytest-httpx, OpenTelemetry) sees it.
+
+The key lives in the request's URL or body; both are built in `_Prepared`,
+whose repr hides them, and answers are scrubbed of the key on receipt
+(`_wire.body`), so no frame an error passes through holds it in a local.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import httpx
+import orjson
+
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientStateError,
+    RateLimitError,
+    ResponseFormatError,
+    ResponseTooLargeError,
+    SMSPartnerError,
+)
+from ._flow import FlowControl
+from ._options import ClientOptions
+from ._redact import SecretStr
+from ._wire.body import Answer, receive
+from ._wire.endpoints import Endpoint, read_record
+
+__all__ = ["Caller", "ClientStats", "RequestEvent", "transport_error"]
+
+T = TypeVar("T")
+log = logging.getLogger("smspartner_async")
+
+# gzip and deflate only: the body reader inflates those within the size cap.
+_HEADERS = {"Accept-Encoding": "gzip, deflate", "Content-Type": "application/json"}
+_ACCEPT = {"json": "application/json", "xml": "application/xml"}
+
+
+@attrs.frozen
+class RequestEvent:
+    """One HTTP attempt, for metrics hooks. Holds no key and no phone number."""
+
+    endpoint: str
+    attempt: int
+    status_code: int | None
+    elapsed: float
+    pairs: int
+    error: SMSPartnerError | None = None
+    #: Seconds until the next attempt, when there will be one.
+    retry_in: float | None = None
+
+
+@attrs.define
+class ClientStats:
+    """Counters over a client's life; cheap enough to leave on."""
+
+    requests: int = 0
+    retries: int = 0
+    failures: int = 0
+    rate_limited: int = 0
+    by_endpoint: dict[str, int] = attrs.field(factory=dict)
+
+
+# httpx's exceptions -> ours, most specific first: the one table for transport failures.
+_TRANSPORT_ERRORS: tuple[tuple[type[Exception], Callable[..., SMSPartnerError]], ...] = (
+    (httpx.DecodingError, ResponseFormatError),  # a mock's body that does not inflate
+    (httpx.TimeoutException, APITimeoutError),
+    (httpx.RequestError, APIConnectionError),  # refused, reset, dropped mid-body, redirects
+)
+
+
+def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
+    """Our exception for an httpx one; its message names the class, never the URL."""
+    for source, target in _TRANSPORT_ERRORS:
+        if isinstance(exc, source):
+            return target(f"{endpoint}: {type(exc).__name__}: {exc}", endpoint=endpoint)
+    raise exc  # not a transport failure: a bug, let it show
+
+
+class _Prepared:
+    """A request's URL and body, which carry the key: hidden from repr and tracebacks."""
+
+    __slots__ = ("content", "url")
+
+    def __init__(self, url: httpx.URL, content: bytes | None) -> None:
+        self.url = url
+        self.content = content
+
+    def __repr__(self) -> str:
+        return "<request to the SMS Partner API, key hidden>"
+
+
+@attrs.define
+class Shared:
+    """What a client and every `with_options` view of it share."""
+
+    http: httpx.AsyncClient
+    flow: FlowControl
+    api_key: SecretStr
+    stats: ClientStats = attrs.field(factory=ClientStats)
+    on_request: Callable[[RequestEvent], None] | None = None
+
+
+class Caller:
+    """Sends API calls for one set of options over a client's shared pool and flow control."""
+
+    def __init__(self, shared: Shared, options: ClientOptions) -> None:
+        self._shared = shared
+        self._http = shared.http
+        self._flow = shared.flow
+        self._key = shared.api_key
+        self.options = options
+        self._headers = {**_HEADERS, "Accept": _ACCEPT[options.response_format]}
+        self._timeout: Any = (
+            httpx.USE_CLIENT_DEFAULT if options.timeout is None else options.timeout
+        )
+        self._body_urls: dict[str, httpx.URL] = {}
+
+    async def call(
+        self,
+        endpoint: Endpoint,
+        parse: Callable[[dict[str, Any]], T],
+        *,
+        params: dict[str, str] | None = None,
+        payload: dict[str, Any] | None = None,
+        pairs: int = 0,
+        check: Callable[[], None] | None = None,
+    ) -> T:
+        """`parse(record)` of the API's answer, retried as the policy says, within the deadline.
+
+        `parse` runs inside the retry loop: an answer that decodes but does not
+        fit the models (`ResponseFormatError`) is retried like a garbled one.
+        The deadline starts with the first send: time queued behind other calls
+        of the client (for a slot, the rate limit, a 429 pause) is not the API's.
+        `check()` runs once a slot is held and may raise to leave unsent (the
+        call's batch has already failed).
+        """
+        request = self._prepare(endpoint, params, payload)
+        deadline = asyncio.timeout(None)
+        try:
+            async with deadline:
+                return await self._attempts(endpoint, parse, request, pairs, deadline, check)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+        self._shared.stats.failures += 1
+        raise APITimeoutError(
+            f"{endpoint.name}: no answer within the {self.options.deadline:g}s deadline "
+            "(all attempts included)",
+            endpoint=endpoint.name,
+        )
+
+    def _prepare(
+        self, endpoint: Endpoint, params: dict[str, str] | None, payload: dict[str, Any] | None
+    ) -> _Prepared:
+        xml = self.options.response_format == "xml"
+        if payload is None:
+            query = {"apiKey": self._key.reveal(), **(params or {})}
+            if xml:
+                query["_format"] = "xml"
+            url = httpx.URL(f"{self.options.base_url}/{endpoint.name}", params=query)
+            return _Prepared(url, None)
+        content = orjson.dumps({"apiKey": self._key.reveal(), **payload})
+        if endpoint.name not in self._body_urls:  # the key is in the body: one URL per endpoint
+            params = {"_format": "xml"} if xml else None
+            url = httpx.URL(f"{self.options.base_url}/{endpoint.name}", params=params)
+            self._body_urls[endpoint.name] = url
+        return _Prepared(self._body_urls[endpoint.name], content)
+
+    async def _attempts(
+        self,
+        endpoint: Endpoint,
+        parse: Callable[[dict[str, Any]], T],
+        request: _Prepared,
+        pairs: int,
+        deadline: asyncio.Timeout,
+        check: Callable[[], None] | None,
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        retry = self.options.retry
+        stats = self._shared.stats
+        for attempt in range(retry.max_retries + 1):
+            started = loop.time()
+            status: int | None = None
+            error: SMSPartnerError
+            try:
+                answer = await self._send(endpoint, request, deadline, check)
+            except httpx.RequestError as exc:
+                error = transport_error(exc, endpoint.name)
+            except ResponseTooLargeError as exc:
+                error = exc
+            else:
+                status = answer.status
+                try:
+                    result = await self._read(answer, endpoint, parse)
+                except SMSPartnerError as exc:
+                    error = exc
+                else:
+                    self._observe(endpoint, attempt, status, loop.time() - started, pairs)
+                    return result
+            delay = None
+            if error.retryable and attempt < retry.max_retries:
+                delay = retry.wait_for(attempt, getattr(error, "retry_after", None))
+            self._observe(endpoint, attempt, status, loop.time() - started, pairs, error, delay)
+            limited = isinstance(error, RateLimitError)
+            stats.rate_limited += limited
+            if delay is None:
+                stats.failures += 1
+                raise error
+            if limited:
+                self._flow.pause(delay)
+            stats.retries += 1
+            log.info(
+                "%s failed (%s), retry %d of %d in %.2fs",
+                endpoint.name,
+                type(error).__name__,
+                attempt + 1,
+                retry.max_retries,
+                delay,
+            )
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        request: _Prepared,
+        deadline: asyncio.Timeout,
+        check: Callable[[], None] | None,
+    ) -> Answer:
+        async with self._flow.slot():
+            if check is not None:
+                check()
+            if self._http.is_closed:
+                raise ClientStateError("Cannot send a request, as the client has been closed.")
+            if self.options.deadline is not None and deadline.when() is None:
+                deadline.reschedule(asyncio.get_running_loop().time() + self.options.deadline)
+            sent = self._http.build_request(
+                endpoint.method,
+                request.url,
+                content=request.content,
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+            response = await self._http.send(sent, stream=True)
+            try:
+                return await receive(response, self._limit(endpoint), self._key)
+            finally:
+                await response.aclose()
+
+    async def _read(
+        self, answer: Answer, endpoint: Endpoint, parse: Callable[[dict[str, Any]], T]
+    ) -> T:
+        """Decode and parse off the event loop when the answer is heavy (`Answer.heavy`)."""
+        limit, fmt = self._limit(endpoint), self.options.response_format
+        if answer.heavy:
+            return await asyncio.to_thread(
+                _read_and_parse, answer, endpoint, fmt, limit, self._key, parse
+            )
+        record = read_record(answer, endpoint, fmt, limit, self._key)
+        if self._flow.busy():
+            # A call waits for the slot this one freed: let it send before the items are
+            # parsed, so its round trip overlaps this CPU work. (An API error above raised
+            # first: a batch it ends sends nothing more.)
+            await asyncio.sleep(0)
+        return _parse(parse, record)
+
+    def _limit(self, endpoint: Endpoint) -> int:
+        cap = self.options.max_response_bytes
+        return cap if endpoint.max_bytes is None else min(cap, endpoint.max_bytes)
+
+    def _observe(
+        self,
+        endpoint: Endpoint,
+        attempt: int,
+        status: int | None,
+        elapsed: float,
+        pairs: int,
+        error: SMSPartnerError | None = None,
+        retry_in: float | None = None,
+    ) -> None:
+        stats = self._shared.stats
+        stats.requests += 1
+        stats.by_endpoint[endpoint.name] = stats.by_endpoint.get(endpoint.name, 0) + 1
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s attempt %d: HTTP %s in %.3fs, %d pairs%s",
+                endpoint.name,
+                attempt,
+                status,
+                elapsed,
+                pairs,
+                f", {type(error).__name__}" if error else "",
+            )
+        hook = self._shared.on_request
+        if hook is not None:
+            event = RequestEvent(endpoint.name, attempt, status, elapsed, pairs, error, retry_in)
+            try:
+                hook(event)
+            except Exception as exc:  # a metrics hook must not fail the API call
+                log.warning("on_request hook raised %s; ignored", type(exc).__name__)
+
+
+def _parse(parse: Callable[[dict[str, Any]], T], record: dict[str, Any]) -> T:
+    try:
+        return parse(record)
+    except (ValueError, TypeError) as exc:
+        raise ResponseFormatError(f"the answer does not fit the models: {exc}") from None
+
+
+def _read_and_parse(
+    answer: Answer,
+    endpoint: Endpoint,
+    response_format: Any,
+    limit: int,
+    key: SecretStr,
+    parse: Callable[[dict[str, Any]], T],
+) -> T:
+    return _parse(parse, read_record(answer, endpoint, response_format, limit, key))

@@ -1,0 +1,120 @@
+"""Flow control: what every request of a client waits for before it is sent.
+
+Three things, shared by a client and every view `with_options` makes of it:
+- concurrency slots: at most `max_concurrency` requests in flight (the pool is
+  sized to match, so no request ever waits for a connection: no `PoolTimeout`);
+- the pause: a 429 with `Retry-After` stops every request until then, and the
+  wait holds no slot;
+- the rate limit: at most `max_requests_per_second` request starts, evenly
+  spaced, booked once a slot is held so that slots freed together cannot burst.
+
+Why not stamina, tenacity or aiolimiter: a wait here depends on the whole
+client (one pause for all, slots, an even schedule), not on one attempt, and the
+three fit in this page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+__all__ = ["FlowControl", "PauseGate", "RateLimiter"]
+
+
+class PauseGate:
+    """One pause shared by every request of a client (a 429 stops them all)."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+
+    def pause(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        self._until = max(self._until, loop.time() + seconds)
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - asyncio.get_running_loop().time())
+
+    async def wait(self) -> None:
+        # A sleep loop, not an Event: a later 429 may push the end further out.
+        while (left := self.remaining()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
+
+
+class RateLimiter:
+    """At most `rate` request starts per second, evenly spaced, for a whole client.
+
+    Each caller books the next free start time and sleeps until it: no lock,
+    no background task, fair in arrival order. A caller cancelled while it
+    sleeps gives its start time back, so the next caller takes it instead of
+    leaving a hole in the schedule.
+    """
+
+    def __init__(self, rate: float) -> None:
+        if not rate > 0 or not math.isfinite(rate):
+            raise ValueError(f"max_requests_per_second must be a positive number, not {rate!r}")
+        self._interval = 1.0 / rate
+        self._next = 0.0
+        self._last: float | None = None  # the latest start booked, while it can be rolled back
+        self._given_back: list[float] = []  # a heap of start times cancelled callers left
+
+    async def acquire(self) -> None:
+        now = asyncio.get_running_loop().time()
+        start = self._book(now)
+        if start <= now:
+            return
+        try:
+            await asyncio.sleep(start - now)
+        except asyncio.CancelledError:
+            self._give_back(start)
+            raise
+
+    def _book(self, now: float) -> float:
+        while self._given_back:
+            start = heapq.heappop(self._given_back)
+            if start >= now:
+                return start
+            # In the past: that capacity went unused, and using it now could burst.
+        start = max(self._next, now)
+        self._next = start + self._interval
+        self._last = start
+        return start
+
+    def _give_back(self, start: float) -> None:
+        if start == self._last:
+            self._next, self._last = start, None
+        else:
+            heapq.heappush(self._given_back, start)
+
+
+class FlowControl:
+    """The slots, the pause and the rate limit of one client."""
+
+    def __init__(self, max_concurrency: int, max_requests_per_second: float | None) -> None:
+        self.max_concurrency = max_concurrency
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.gate = PauseGate()
+        self.limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Held while one request is in flight; entered once the pause is over."""
+        while True:
+            await self.gate.wait()
+            async with self.slots:
+                if self.gate.remaining() > 0:
+                    continue  # a 429 arrived while we queued for the slot
+                if self.limiter is not None:
+                    await self.limiter.acquire()
+                yield
+                return
+
+    def pause(self, seconds: float) -> None:
+        """Stop every request of the client for `seconds` (a 429's `Retry-After`)."""
+        self.gate.pause(seconds)
+
+    def busy(self) -> bool:
+        """Whether a request is waiting for a slot right now."""
+        return self.slots.locked()

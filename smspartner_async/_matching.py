@@ -1,0 +1,230 @@
+"""A multi-status answer -> one result per pair of its chunk, matched by (phone, message id).
+
+Nothing promises that the API keeps the order of the request list or echoes
+numbers as they were sent, so each item is matched by its (E.164 phone, id)
+key. An item that matches nothing is ignored, a pair answered twice keeps the
+first answer, a pair the answer leaves out gets a failed result, and a
+malformed item fails alone: the other results of the chunk are kept.
+
+This is the hot path of the library (every pair of every batch goes through
+`match`), hence a plain loop over value tuples, parsers' caches, and results
+built through `new_result` (see `_build`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from ._build import twin
+from ._chunking import Chunk, first_position
+from ._errors import InvalidInputError, ResponseFormatError, SMSPartnerError
+from ._models import DeliveryStatus, MultiStatusResult
+from ._structure import (
+    parse_bool,
+    parse_date,
+    parse_int,
+    parse_status,
+    parse_status_text,
+)
+from ._validate import Key, normalize_message_id, normalize_phone
+from ._wire.endpoints import LIST_KEY
+from ._wire.xml import FlatRecords
+
+__all__ = ["failed_result", "match", "new_result", "with_index"]
+
+# One answer item as a tuple in the XML layout's order (`MULTI_STATUS.xml.item_keys`):
+# success, code, phone, message id, status, date, stopSms, isSpam.
+RawItem = tuple[Any, Any, Any, Any, Any, Any, Any, Any]
+_WIDTH = 8
+
+
+def _aliases(name: str) -> tuple[str, ...]:
+    aliases: tuple[str, ...] = attrs.fields_dict(MultiStatusResult)[name].metadata["aliases"]
+    return aliases
+
+
+# The wire names of the fields read under two spellings; tests check the models agree.
+_PHONE_A, _PHONE_B = _aliases("phone_number")
+_ID_A, _ID_B = _aliases("message_id")
+_STATUS_A, _STATUS_B = _aliases("status")
+_STOP_A, _STOP_B = _aliases("stop_sms")
+
+
+def _from_dicts(items: list[Any]) -> Iterator[RawItem]:
+    # Consumed from the end: each dict is freed once read, so the garbage collector
+    # runs less often and never walks the answer's 500 dicts.
+    items.reverse()
+    pop = items.pop
+    while items:
+        item = pop()
+        if item.__class__ is not dict:
+            continue
+        g = item.get
+        phone = g(_PHONE_A)
+        if phone is None:
+            phone = g(_PHONE_B)
+        message_id = g(_ID_A)
+        if message_id is None:
+            message_id = g(_ID_B)
+        status = g(_STATUS_A)
+        if status is None:
+            status = g(_STATUS_B)
+        stop_sms = g(_STOP_A)
+        if stop_sms is None:
+            stop_sms = g(_STOP_B)
+        yield (g("success"), g("code"), phone, message_id, status, g("date"), stop_sms, g("isSpam"))
+
+
+def _from_flat(records: FlatRecords) -> Iterator[RawItem]:
+    texts = records.texts
+    padding = [None] * _WIDTH
+    for at, n in zip(records.starts, records.lengths, strict=True):
+        values = texts[at : at + n] if n >= _WIDTH else texts[at : at + n] + padding[n:]
+        yield tuple(values[:_WIDTH])  # type: ignore[misc]
+
+
+def _items(record: dict[str, Any]) -> Iterator[RawItem]:
+    items = record.get(LIST_KEY)
+    if isinstance(items, list):
+        return _from_dicts(items)
+    if isinstance(items, FlatRecords):
+        return _from_flat(items)
+    raise ResponseFormatError(f"the answer has no {LIST_KEY} list")
+
+
+def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatusResult]:
+    """One result per key of `chunk`, in chunk order, from the answer's items."""
+    keys, positions = chunk.keys, chunk.positions
+    lookup = dict(zip(keys, range(len(keys)), strict=True))
+    results: list[MultiStatusResult | None] = [None] * len(keys)
+    answered = 0
+    for success, code, phone, message_id, status, date, stop_sms, is_spam in _items(record):
+        slot = _slot_of(lookup, phone, message_id, region)
+        if slot is None or results[slot] is not None:
+            continue  # not something we asked for, or answered twice: the first answer stands
+        key, index = keys[slot], first_position(positions[slot])
+        answered += 1
+        try:
+            results[slot] = _result(key, index, success, code, status, date, stop_sms, is_spam)
+        except (ValueError, TypeError) as exc:
+            error = ResponseFormatError(f"malformed item in the answer: {exc}")
+            results[slot] = failed_result(key, index, error)
+    if answered == len(keys):
+        return results  # type: ignore[return-value]
+    missing = ResponseFormatError("the API's answer left this pair out")
+    return [
+        result if result is not None else failed_result(key, first_position(position), missing)
+        for result, key, position in zip(results, keys, positions, strict=True)
+    ]
+
+
+def _slot_of(lookup: dict[Key, int], phone: Any, message_id: Any, region: str) -> int | None:
+    if (
+        message_id.__class__ is str
+        and message_id.isascii()
+        and message_id.isdigit()
+        and len(message_id) < 20
+    ):
+        message_id = int(message_id)  # XML, and some JSON, send ids as text
+    try:
+        slot = lookup.get((phone, message_id))
+    except TypeError:  # a list or an object where a phone or an id should be
+        return None
+    if slot is not None:
+        return slot
+    # The slow path: a phone echoed in national format, an id with spaces.
+    try:
+        return lookup.get((normalize_phone(phone, region), normalize_message_id(message_id)))
+    except InvalidInputError:
+        return None
+
+
+def _result(
+    key: Key,
+    index: int,
+    success: Any,
+    code: Any,
+    status: Any,
+    date: Any,
+    stop_sms: Any,
+    is_spam: Any,
+) -> MultiStatusResult:
+    """An answered item's result. Phone and id are ours, not the echo: one string per pair."""
+    if success is None:
+        raise ValueError("missing field 'success'")
+    if code is None:
+        raise ValueError("missing field 'code'")
+    return new_result(
+        key[0],
+        key[1],
+        parse_bool(success),
+        parse_int(code),
+        DeliveryStatus.UNKNOWN if status is None else parse_status(status),
+        "" if status is None else parse_status_text(status),
+        None if date is None else parse_date(date),
+        False if stop_sms is None else parse_bool(stop_sms),
+        False if is_spam is None else parse_bool(is_spam),
+        index,
+    )
+
+
+_Twin = twin(MultiStatusResult)
+_new = object.__new__
+
+
+def new_result(
+    phone_number: str,
+    message_id: int,
+    ok: bool,
+    code: int | None,
+    status: DeliveryStatus,
+    status_text: str,
+    date: Any,
+    stop_sms: bool,
+    is_spam: bool,
+    index: int,
+    error: SMSPartnerError | None = None,
+) -> MultiStatusResult:
+    """`MultiStatusResult(...)` with every field given, built through its twin class (`_build`)."""
+    if _Twin is None:  # the model left the fast path: tests/test_build.py says so
+        return MultiStatusResult(
+            phone_number,
+            message_id,
+            ok,
+            code,
+            status,
+            status_text,
+            date,
+            stop_sms,
+            is_spam,
+            index,
+            error,
+        )
+    o = _new(_Twin)
+    o.phone_number = phone_number
+    o.message_id = message_id
+    o.ok = ok
+    o.code = code
+    o.status = status
+    o.status_text = status_text
+    o.date = date
+    o.stop_sms = stop_sms
+    o.is_spam = is_spam
+    o.index = index
+    o.error = error
+    o.__class__ = MultiStatusResult
+    return o  # type: ignore[no-any-return]
+
+
+def failed_result(key: Key, index: int, error: SMSPartnerError) -> MultiStatusResult:
+    """The result of a pair with no answer: `ok=False`, the API's code if it gave one."""
+    code = getattr(error, "code", None)
+    return MultiStatusResult(key[0], key[1], ok=False, code=code, index=index, error=error)
+
+
+def with_index(result: MultiStatusResult, index: int) -> MultiStatusResult:
+    """The same answer for another input position (a duplicate pair)."""
+    return attrs.evolve(result, index=index)
