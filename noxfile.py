@@ -1,4 +1,4 @@
-"""Sessions: tests (with every optional extra), lint, typing, bench."""
+"""Sessions: tests (with every optional extra), lint, typing, docs, bench."""
 
 from __future__ import annotations
 
@@ -38,3 +38,11 @@ def bench(session: nox.Session) -> None:
     """`nox -s bench` (about 5 min); `nox -s bench -- --quick` for a smoke run."""
     session.install("-e", ".[sandbox]", *group("bench"))
     session.run("python", "-m", "benchmarks.run", *session.posargs)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """`nox -s docs`: build the site into site/, warnings as errors."""
+    # ruff (the lint group) only formats the signatures mkdocstrings renders.
+    session.install("-e", ".[aiohttp,cli,sandbox]", *group("docs"), *group("lint"))
+    session.run("mkdocs", "build", "--strict", *session.posargs, env={"NO_MKDOCS_2_WARNING": "1"})

@@ -15,6 +15,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ def no_env_key(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> list[Sandbox]:
     """Every sandbox the CLI makes gets a stopped clock (and the list records them)."""
+    return freeze_sandboxes(monkeypatch)
+
+
+def freeze_sandboxes(monkeypatch: pytest.MonkeyPatch) -> list[Sandbox]:
     made: list[Sandbox] = []
 
     def make(**kwargs: Any) -> Sandbox:
@@ -51,7 +56,7 @@ def frozen(monkeypatch: pytest.MonkeyPatch) -> list[Sandbox]:
     return made
 
 
-def invoke(*args: str, input: str | None = None, **kwargs: Any) -> Result:
+def invoke(*args: str, input: str | bytes | None = None, **kwargs: Any) -> Result:
     return CliRunner().invoke(_commands.cli, list(args), input=input, **kwargs)
 
 
@@ -187,8 +192,7 @@ def test_bad_pair_is_a_usage_error_naming_line_and_value(tmp_path: Path) -> None
     source.write_text("phone_number,message_id\n" + "".join(f"{p},{m}\n" for p, m in pairs))
     result = invoke("--sandbox", "check", str(source))
     assert result.exit_code == 2
-    assert "line 4" in result.stderr
-    assert "(item 2): 'hello'" in result.stderr
+    assert "line 4: not a phone number in E.164 or FR national format: 'hello'" in result.stderr
     result = invoke("--sandbox", "check", input='{"phone_number": "+33612345678"}\n')
     assert result.exit_code == 2
     assert "line 1: no key 'message_id' or 'messageId'" in result.stderr
@@ -305,6 +309,12 @@ def test_key_file_problems(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def served() -> Iterator[str]:
     """A sandbox on a real socket (its own loop, in a thread) that wants the key `SECRET`."""
+    with serving() as base_url:
+        yield base_url
+
+
+@contextmanager
+def serving() -> Iterator[str]:
     sandbox = Sandbox(api_key=SECRET, clock=lambda: 0.0)
     ready: list[str] = []
     started, stop = threading.Event(), threading.Event()

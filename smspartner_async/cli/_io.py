@@ -1,7 +1,5 @@
-"""Reading pairs from CSV or JSONL, and writing rows as CSV, JSONL or a table.
+"""Writing rows as CSV, JSONL or a table, to stdout or a file, in completion or input order.
 
-Readers are generators so that `iter_multi_status` pulls the input only as fast
-as it sends it: a ten-million-line file costs no more memory than ten lines.
 Writers write each row as it arrives, except the table, which must know every
 row before drawing and therefore keeps only the first `TABLE_LIMIT` by index.
 """
@@ -10,35 +8,37 @@ from __future__ import annotations
 
 import csv
 import heapq
-import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import IO, Any, Literal, Protocol
+from pathlib import PurePath
+from typing import IO, Any, Generic, Literal, Protocol, TypeVar
 
+import click
 import orjson
-from rich.console import Console
 from rich.table import Table
 
-from .._models import MessageStatus, MultiStatusResult, RecipientStatus
+from .. import MessageStatus, MultiStatusResult, RecipientStatus
+from ._report import console
 
 __all__ = [
     "TABLE_LIMIT",
-    "InputProblem",
-    "PairReader",
+    "InOrder",
+    "OutputFormat",
     "Writer",
     "message_row",
-    "open_writer",
+    "open_output",
     "recipient_row",
     "result_row",
 ]
 
+T = TypeVar("T")
 Row = dict[str, Any]
 OutputFormat = Literal["csv", "jsonl", "table"]
-InputFormat = Literal["auto", "csv", "jsonl"]
 TABLE_LIMIT = 1000
-PHONE_ALIASES = ("phone_number", "phoneNumber")
-ID_ALIASES = ("message_id", "messageId")
+#: File names that say what they hold; any other name gets CSV (a table only on a terminal).
+SUFFIX_FORMATS: dict[str, OutputFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 
 RESULT_FIELDS = (
     "index",
@@ -66,95 +66,6 @@ MESSAGE_FIELDS = (
     "country_code",
     "currency",
 )
-
-
-class InputProblem(Exception):
-    """The input cannot be read as pairs; the CLI turns it into exit code 2."""
-
-
-# -- reading -------------------------------------------------------------------
-
-
-class PairReader:
-    """Yields (phone, message id) from CSV or JSONL text; remembers where it is.
-
-    `line` is the line of the pair yielded last. The library validates a pair
-    right after pulling it, so when it rejects pair N this still points at it.
-    """
-
-    def __init__(
-        self,
-        stream: IO[str],
-        *,
-        input_format: InputFormat = "auto",
-        phone_column: str | None = None,
-        id_column: str | None = None,
-    ) -> None:
-        self._stream = stream
-        self._format = input_format
-        self._phone = (phone_column,) if phone_column else PHONE_ALIASES
-        self._id = (id_column,) if id_column else ID_ALIASES
-        self.line = 0
-        self.count = 0
-
-    def __iter__(self) -> Iterator[tuple[Any, Any]]:
-        first = self._stream.readline()
-        if not first:
-            return
-        lines = itertools.chain([first], self._stream)
-        fmt = self._format
-        if fmt == "auto":
-            fmt = "jsonl" if first.lstrip().startswith(("{", "[")) else "csv"
-        rows = self._jsonl(lines) if fmt == "jsonl" else self._csv(lines)
-        for pair in rows:
-            self.count += 1
-            yield pair
-
-    def _csv(self, lines: Iterator[str]) -> Iterator[tuple[Any, Any]]:
-        reader = csv.reader(lines)
-        header = next(reader)
-        phone_at = _column(header, self._phone)
-        id_at = _column(header, self._id)
-        for row in reader:
-            self.line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(row) <= max(phone_at, id_at):
-                raise InputProblem(f"line {self.line}: too few columns: {row!r}")
-            yield row[phone_at], row[id_at]
-
-    def _jsonl(self, lines: Iterator[str]) -> Iterator[tuple[Any, Any]]:
-        for number, text in enumerate(lines, 1):
-            self.line = number
-            if not text.strip():
-                continue
-            try:
-                item = orjson.loads(text)
-            except orjson.JSONDecodeError as exc:
-                raise InputProblem(f"line {self.line}: not JSON ({exc})") from None
-            if isinstance(item, list) and len(item) == 2:
-                yield item[0], item[1]
-            elif isinstance(item, dict):
-                yield _field(item, self._phone, self.line), _field(item, self._id, self.line)
-            else:
-                raise InputProblem(
-                    f"line {self.line}: expected an object or a [phone, id] pair: {text.strip()}"
-                )
-
-
-def _column(header: list[str], names: tuple[str, ...]) -> int:
-    stripped = [name.strip() for name in header]
-    for name in names:
-        if name in stripped:
-            return stripped.index(name)
-    raise InputProblem(f"no column {' or '.join(map(repr, names))} in the CSV header {header!r}")
-
-
-def _field(item: dict[str, Any], names: tuple[str, ...], line: int) -> Any:
-    for name in names:
-        if name in item:
-            return item[name]
-    raise InputProblem(f"line {line}: no key {' or '.join(map(repr, names))} in {item!r}")
 
 
 # -- rows ----------------------------------------------------------------------
@@ -267,9 +178,9 @@ class _TableWriter:
                 table.add_column(name, no_wrap=name not in _WRAPPING, overflow="fold")
             for row in rows:
                 table.add_row(*(_cell(row[name]) for name in self._fields))
-        Console(file=self._stream, width=None if self._stream.isatty() else 200).print(table)
+        console(file=self._stream, width=None if self._stream.isatty() else 200).print(table)
         if self.seen > self._limit:
-            Console(stderr=True).print(
+            console(stderr=True).print(
                 f"(the first {self._limit} of {self.seen} rows; "
                 "use --output-format csv or jsonl for all)"
             )
@@ -290,3 +201,67 @@ def open_writer(
     if output_format == "jsonl":
         return _JsonlWriter(stream)
     return _TableWriter(stream, table_fields or fields, TABLE_LIMIT)
+
+
+@contextmanager
+def open_output(
+    path: str,
+    chosen: OutputFormat | None,
+    fields: tuple[str, ...],
+    table_fields: tuple[str, ...] | None = None,
+) -> Iterator[Writer]:
+    """A writer to `path` ("-": stdout), its format chosen by `output_format`.
+
+    Commands enter this once the client is open, and `check` once its input is
+    known good, so that a run refused for bad input or a missing key leaves no
+    file behind, not even a header.
+    """
+    try:
+        stream = click.open_file(path, "w", encoding="utf-8", lazy=False)
+    except OSError as exc:
+        message = f"cannot write {path!r}: {exc.strerror}"
+        raise click.BadParameter(message, param_hint="'-o' / '--output'") from None
+    with stream:
+        writer = open_writer(stream, output_format(path, stream, chosen), fields, table_fields)
+        yield writer
+        writer.close()
+
+
+def output_format(path: str, stream: IO[str], chosen: OutputFormat | None) -> OutputFormat:
+    """The format asked for, else the file name's (out.jsonl), else a table on a terminal, CSV."""
+    if chosen is not None:
+        return chosen
+    by_name = SUFFIX_FORMATS.get(PurePath(path).suffix.lower())
+    if by_name is not None:
+        return by_name
+    return "table" if stream.isatty() else "csv"
+
+
+class InOrder(Generic[T]):
+    """Passes items on in index order (0, 1, 2...), whatever order they are added in.
+
+    The client yields results as their calls complete. An item that comes early
+    waits here until every one before it has been passed on, so this holds only
+    what finishes while an earlier call is still out: with a call slowed by
+    retries, at most its deadline's worth of results, not the whole input.
+    """
+
+    def __init__(self, write: Callable[[T], None]) -> None:
+        self._write = write
+        self._next = 0
+        self._early: dict[int, T] = {}
+
+    @property
+    def held(self) -> int:
+        """Items waiting for an earlier one."""
+        return len(self._early)
+
+    def add(self, index: int, item: T) -> None:
+        if index != self._next:
+            self._early[index] = item
+            return
+        self._write(item)
+        self._next += 1
+        while self._next in self._early:
+            self._write(self._early.pop(self._next))
+            self._next += 1

@@ -1,27 +1,39 @@
-"""What the CLI says on stderr: the progress bar, the end-of-run summary, the demo's checks.
+"""What the CLI says on stderr: the progress bar, bad rows, the summary, the demo's checks.
 
-Everything here goes to stderr so that stdout stays a clean CSV or JSONL
-stream for pipes. Counts only: no phone number is ever part of a summary.
+Everything here goes to stderr (or a file asked for) so that stdout stays a
+clean CSV or JSONL stream for pipes. Counts only: no phone number is ever part
+of a summary. Every rich console, stdout's tables included, comes from
+`console()`, the one place that decides about colour.
 """
 
 from __future__ import annotations
 
+import csv
+import os
 import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import IO
 
 import attrs
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .._call import ClientStats
-from .._errors import InvalidInputError
-from .._models import DeliveryStatus, MultiStatusResult
-from .._validate import normalize_phone
+from .. import ClientStats, DeliveryStatus, InvalidInputError, MultiStatusResult
 from ..sandbox import SandboxData, Stats
+from ._internals import normalize_phone
 
-__all__ = ["Summary", "format_stats", "mismatch", "progress_bar", "stderr_is_terminal"]
+__all__ = [
+    "BadRows",
+    "Summary",
+    "console",
+    "format_stats",
+    "mismatch",
+    "no_color",
+    "progress_bar",
+    "stderr_is_terminal",
+]
 
 _LABELS = {
     DeliveryStatus.DELIVERED: "delivered",
@@ -39,6 +51,8 @@ class Summary:
     statuses: Counter[DeliveryStatus] = attrs.field(factory=Counter)
     item_codes: Counter[int | None] = attrs.field(factory=Counter)
     call_errors: Counter[str] = attrs.field(factory=Counter)
+    #: Input rows left out; None when bad rows are not being skipped (no line then).
+    skipped: int | None = None
 
     def add(self, result: MultiStatusResult) -> None:
         if result.ok:
@@ -68,6 +82,8 @@ class Summary:
         out.append(f"  {'calls failed for good':<28}{self.failed_for_good:>9}")
         if self.call_errors:
             out.append(f"    ({', '.join(f'{k}: {n}' for k, n in self.call_errors.items())})")
+        if self.skipped is not None:
+            out.append(f"  {'bad rows skipped':<28}{self.skipped:>9}")
         return out
 
 
@@ -86,21 +102,65 @@ def format_stats(client: ClientStats, sandbox: Stats | None = None) -> str:
     return text
 
 
+class BadRows:
+    """Reports each bad input row (line, reason): on stderr as it comes, or as CSV to a file.
+
+    Every one is reported, not just the first, so that one run is enough to fix them all.
+    """
+
+    def __init__(self, file: IO[str] | None = None) -> None:
+        self.count = 0
+        self.file = file
+        self._csv = csv.writer(file, lineterminator="\n") if file is not None else None
+        if self._csv is not None:
+            self._csv.writerow(("line", "reason"))
+
+    def __call__(self, line: int, reason: str) -> None:
+        self.count += 1
+        if self._csv is not None:
+            self._csv.writerow((line, reason))
+        else:
+            # sys.stderr as it is now: under the progress bar, rich's proxy prints above the bar.
+            print(f"line {line}: {reason}", file=sys.stderr)
+
+
+def console(
+    *, file: IO[str] | None = None, stderr: bool = False, width: int | None = None
+) -> Console:
+    """A rich console that writes no ANSI style at all when NO_COLOR is set.
+
+    rich reads NO_COLOR itself but drops only colours: bold and dim stay, as
+    escape codes, on a terminal or under FORCE_COLOR. Whoever sets NO_COLOR
+    wants plain text. The progress bar still moves the cursor on a terminal.
+    """
+    if no_color():
+        return Console(file=file, stderr=stderr, width=width, color_system=None)
+    return Console(file=file, stderr=stderr, width=width)
+
+
+def no_color() -> bool:
+    """Whether NO_COLOR is set; empty means unset (no-color.org)."""
+    return os.environ.get("NO_COLOR", "") != ""
+
+
 @contextmanager
-def progress_bar(enabled: bool) -> Iterator[Callable[[int, int | None], None] | None]:
+def progress_bar(
+    enabled: bool, total: int | None = None
+) -> Iterator[Callable[[int, int | None], None] | None]:
     """A rich bar on stderr fed by the client's progress callback, or None when disabled.
 
-    Only on a terminal: a bar in a log file or a CI transcript is noise.
+    Only on a terminal: a bar in a log file or a CI transcript is noise. The
+    client knows no total when it reads a stream; `total` is one counted before.
     """
     if not enabled:
         yield None
         return
     columns = (TextColumn("checking"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("checking", total=None)
+    with Progress(*columns, console=console(stderr=True), transient=True) as bar:
+        task = bar.add_task("checking", total=total)
 
-        def update(done: int, total: int | None) -> None:
-            bar.update(task, completed=done, total=total)
+        def update(done: int, known: int | None) -> None:
+            bar.update(task, completed=done, total=known if known is not None else total)
 
         yield update
 

@@ -11,24 +11,41 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import click
 
-from .._client import ENV_API_KEY, SMSPartnerClient
-from .._errors import InvalidInputError, SMSPartnerError
-from .._redact import redact
+from .. import InvalidInputError, SMSPartnerClient, SMSPartnerError
 from ..sandbox import Sandbox
 from ..testing import sandbox_client
-from ._io import InputProblem
+from ._internals import ENV_API_KEY, redact
+from ._read import InputProblem
 
-__all__ = ["Settings", "UsageProblem", "open_client", "run", "setup_logging"]
+__all__ = [
+    "EXIT_CODES",
+    "Settings",
+    "UsageProblem",
+    "open_client",
+    "run",
+    "setup_logging",
+    "usage_errors",
+]
 
 T = TypeVar("T")
+
+EXIT_CODES = """\b
+Exit codes:
+  0  every pair got an answer ("not found" is an answer)
+  1  some calls failed after all retries, or the API refused the
+     request (bad key, IP not allowed; not found, for one message
+     or tag); also: demo answers that differ, Ctrl-C
+  2  bad input: a bad option, no API key, an unreadable file, bad
+     rows (then nothing is sent, unless check --skip-bad-rows)
+"""
 
 
 class UsageProblem(click.ClickException):
@@ -86,7 +103,11 @@ async def open_client(
             f"no API key: set {ENV_API_KEY}, pass --api-key-file PATH, "
             "or try the emulator with --sandbox"
         )
-    async with SMSPartnerClient(key, base_url=settings.base_url, **settings.options()) as client:
+    # The aiohttp pool: a command line is a bulk job, where it keeps up at any concurrency.
+    client = SMSPartnerClient(
+        key, base_url=settings.base_url, transport="aiohttp", **settings.options()
+    )
+    async with client:
         yield client
 
 
@@ -97,13 +118,19 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     and text, not our stack.
     """
     try:
-        return asyncio.run(main)
-    except InvalidInputError as exc:
-        raise UsageProblem(str(exc)) from None
-    except InputProblem as exc:
-        raise UsageProblem(str(exc)) from None
+        with usage_errors():
+            return asyncio.run(main)
     except SMSPartnerError as exc:
         raise click.ClickException(redact(str(exc))) from None
+
+
+@contextmanager
+def usage_errors() -> Iterator[None]:
+    """Input that cannot be read as pairs, found while reading it: exit code 2, one line."""
+    try:
+        yield
+    except (InvalidInputError, InputProblem) as exc:
+        raise UsageProblem(str(exc)) from None
 
 
 class _LogFilter(logging.Filter):

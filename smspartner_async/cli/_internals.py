@@ -1,0 +1,20 @@
+"""The library's private names the command line uses, imported here and nowhere else.
+
+The CLI otherwise sticks to the package's public names. These have no public
+spelling yet; when the library's internals move, this is the one file to edit.
+"""
+
+from __future__ import annotations
+
+from .._client import ENV_API_KEY
+from .._validate import DEFAULT_REGION, REGIONS, normalize_message_id, normalize_phone
+from .._redact import redact
+
+__all__ = [
+    "DEFAULT_REGION",
+    "ENV_API_KEY",
+    "REGIONS",
+    "normalize_message_id",
+    "normalize_phone",
+    "redact",
+]

@@ -1,0 +1,186 @@
+"""Reading (phone, message id) pairs from CSV or JSONL, each row checked as it is read.
+
+The reader is a generator so that `iter_multi_status` pulls the input only as
+fast as it sends it: a ten-million-line file costs no more memory than ten
+lines. Rows are validated here rather than by the library so that a bad one is
+reported with its line number and the reading goes on: one run lists every bad
+row, whether the command then stops or skips them.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Any, Literal
+
+import orjson
+
+from .. import InvalidInputError
+from ._internals import normalize_message_id, normalize_phone
+
+__all__ = ["DELIMITERS", "InputFormat", "InputProblem", "OnBadRow", "PairReader", "rereadable"]
+
+InputFormat = Literal["auto", "csv", "jsonl"]
+#: What a spreadsheet may put between cells: French Excel writes `;`, exports to text `\t`.
+DELIMITERS = ",;\t|"
+PHONE_ALIASES = ("phone_number", "phoneNumber")
+ID_ALIASES = ("message_id", "messageId")
+
+#: Called with (line number, reason) for each row that is not a pair.
+OnBadRow = Callable[[int, str], None]
+Pair = tuple[str, int]
+
+
+class InputProblem(Exception):
+    """The input as a whole cannot be read (no such column, not UTF-8): exit code 2."""
+
+
+class PairReader:
+    """Yields valid (E.164 phone, message id) pairs; hands each bad row to `on_bad_row`.
+
+    Blank lines are neither pairs nor bad rows. Iterating again reads on from
+    where the stream is: a second reading needs the stream sought back first.
+    """
+
+    def __init__(
+        self,
+        stream: IO[str],
+        *,
+        on_bad_row: OnBadRow,
+        region: str,
+        input_format: InputFormat = "auto",
+        phone_column: str | None = None,
+        id_column: str | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        self._stream = stream
+        self._on_bad_row = on_bad_row
+        self._region = region
+        self._format = input_format
+        self._phone = (phone_column,) if phone_column else PHONE_ALIASES
+        self._id = (id_column,) if id_column else ID_ALIASES
+        self._delimiter = delimiter
+
+    def __iter__(self) -> Iterator[Pair]:
+        try:
+            yield from self._pairs()
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(exc) from None
+
+    def _pairs(self) -> Iterator[Pair]:
+        first = self._stream.readline()
+        if not first:
+            return
+        lines = itertools.chain([first], self._stream)
+        fmt = self._format
+        if fmt == "auto":
+            fmt = "jsonl" if first.lstrip().startswith(("{", "[")) else "csv"
+        rows = self._jsonl(lines) if fmt == "jsonl" else self._csv(lines, first)
+        for line, phone, message_id in rows:
+            try:
+                pair = normalize_phone(phone, self._region), normalize_message_id(message_id)
+            except InvalidInputError as exc:
+                self._on_bad_row(line, str(exc))
+                continue
+            yield pair
+
+    def _csv(self, lines: Iterator[str], header_line: str) -> Iterator[tuple[int, Any, Any]]:
+        delimiter = self._delimiter or sniff_delimiter(header_line)
+        reader = csv.reader(lines, delimiter=delimiter)
+        header = next(reader)
+        phone_at = _column(header, self._phone, "--phone-column", delimiter)
+        id_at = _column(header, self._id, "--id-column", delimiter)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # a NUL byte, a cell over 128 KiB
+                self._on_bad_row(reader.line_num, f"not CSV ({exc})")
+                continue
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) <= max(phone_at, id_at):
+                self._on_bad_row(reader.line_num, f"too few columns: {row!r}")
+                continue
+            yield reader.line_num, row[phone_at], row[id_at]
+
+    def _jsonl(self, lines: Iterator[str]) -> Iterator[tuple[int, Any, Any]]:
+        for line, text in enumerate(lines, 1):
+            if not text.strip():
+                continue
+            try:
+                item = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                self._on_bad_row(line, f"not JSON ({exc})")
+                continue
+            if isinstance(item, list) and len(item) == 2:
+                yield line, item[0], item[1]
+            elif not isinstance(item, dict):
+                self._on_bad_row(line, f"expected an object or a [phone, id] pair: {text.strip()}")
+            elif (missing := _missing(item, self._phone, self._id)) is not None:
+                self._on_bad_row(line, f"no key {missing} in {item!r}")
+            else:
+                yield line, _field(item, self._phone), _field(item, self._id)
+
+
+def sniff_delimiter(header_line: str) -> str:
+    """The header's delimiter among `DELIMITERS`; a comma when it has none (one column)."""
+    try:
+        return csv.Sniffer().sniff(header_line, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _column(header: list[str], names: tuple[str, ...], option: str, delimiter: str) -> int:
+    stripped = [name.strip() for name in header]
+    for name in names:
+        if name in stripped:
+            return stripped.index(name)
+    wanted = " or ".join(map(repr, names))
+    if len(header) == 1:
+        hint = f"the header was split on {delimiter!r}: set the delimiter with --delimiter"
+    else:
+        hint = f"name the column with {option}"
+    raise InputProblem(f"no column {wanted} in the CSV header {header!r}; {hint}")
+
+
+def _missing(item: dict[str, Any], *alternatives: tuple[str, ...]) -> str | None:
+    for names in alternatives:
+        if not any(name in item for name in names):
+            return " or ".join(map(repr, names))
+    return None
+
+
+def _field(item: dict[str, Any], names: tuple[str, ...]) -> Any:
+    return next(item[name] for name in names if name in item)
+
+
+@contextmanager
+def rereadable(stream: IO[str]) -> Iterator[IO[str]]:
+    """`stream` if it can go back to its start, else a temporary copy of it (stdin from a pipe).
+
+    Checking every row before anything is sent means reading the input twice;
+    a copy on disk keeps memory flat whatever the input's size.
+    """
+    if stream.seekable():
+        yield stream
+        return
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as copy:
+        try:
+            shutil.copyfileobj(stream, copy)
+        except UnicodeDecodeError as exc:
+            raise _not_utf8(exc) from None
+        copy.seek(0)
+        yield copy
+
+
+def _not_utf8(exc: UnicodeDecodeError) -> InputProblem:
+    return InputProblem(
+        f"the input is not UTF-8 text ({exc.reason}); "
+        'save it as "CSV UTF-8", or convert it: iconv -f cp1252 -t utf-8'
+    )
