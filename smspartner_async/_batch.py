@@ -168,6 +168,7 @@ async def stream(
             report_progress(progress, done, total)
             for result in expand(chunk, chunk_results):
                 yield result
+    batch.raise_if_nothing_answered()  # after the failed items: a stream cannot take them back
 
 
 def expand(chunk: Chunk, results: list[MultiStatusResult]) -> Iterable[MultiStatusResult]:

@@ -355,7 +355,9 @@ class SMSPartnerClient:
         bounded by `2 x max_concurrency x batch_size` whatever the input's length.
         Pairs are validated as they are read; duplicates are folded within
         each call only. Close it early with `contextlib.aclosing` to cancel the
-        calls still in flight at once.
+        calls still in flight at once. Failed calls give failed items as in
+        `multi_status`; when not one call got an answer, the first call's error
+        is raised once the stream has yielded them.
         """
         self._check_usable()
         results = _batch.stream(

@@ -8,6 +8,7 @@ come. Either way the input is streamed, never held in memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,13 @@ from typing import IO
 
 import click
 
-from .. import MultiStatusResult
+from .. import (
+    APIConnectionError,
+    MultiStatusResult,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+)
 from ._io import RESULT_FIELDS, RESULT_TABLE_FIELDS, InOrder, OutputFormat, open_output, result_row
 from ._options import output_options, with_settings
 from ._read import InputFormat, InputProblem, OnBadRow, PairReader, rereadable
@@ -124,6 +131,7 @@ def check(
 
 
 Write = Callable[[MultiStatusResult], None]
+_OUTAGE = (APIConnectionError, RateLimitError, ResponseFormatError, ServerError)
 
 
 def _send(
@@ -139,7 +147,9 @@ def _send(
                 open_client(settings) as client,
                 aclosing(client.iter_multi_status(pairs, progress=progress)) as results,
             ):
-                with writing() as write:
+                with writing() as write, contextlib.suppress(*_OUTAGE):
+                    # An outage is raised once every pair has its failed row: the summary
+                    # counts them, and the exit code says so.
                     async for result in results:
                         summary.add(result)
                         write(result)
