@@ -1,6 +1,12 @@
 """An aiohttp bot backend: "what became of this SMS?" for one pair or a batch.
 
-    SMSPARTNER_API_KEY=... python examples/aiohttp_app.py
+    SMSPARTNER_API_KEY=... python examples/aiohttp_app.py    # http://127.0.0.1:8020
+
+Against the emulator instead of the API (any key; `SMSPARTNER_BASE_URL` points the client):
+
+    python -m smspartner_async.sandbox --any-key &
+    export SMSPARTNER_API_KEY=demo SMSPARTNER_BASE_URL=http://127.0.0.1:8000/v1
+    python examples/aiohttp_app.py
 
 The client lives in a `cleanup_ctx` generator: created once when the app
 starts (inside the server's loop, which it binds to), closed when it stops,
@@ -116,4 +122,4 @@ def _row(r: MultiStatusResult) -> dict[str, Any]:
 
 
 if __name__ == "__main__":  # pragma: no cover - a development server
-    web.run_app(create_app(), port=8080, handler_cancellation=True)
+    web.run_app(create_app(), host="127.0.0.1", port=8020, handler_cancellation=True)

@@ -1,6 +1,12 @@
 """A FastAPI service in front of the status API: one client per process, owned by the lifespan.
 
-    SMSPARTNER_API_KEY=... uvicorn --factory examples.fastapi_app:create_app
+    SMSPARTNER_API_KEY=... python examples/fastapi_app.py     # http://127.0.0.1:8010/docs
+
+Against the emulator instead of the API (any key; `SMSPARTNER_BASE_URL` points the client):
+
+    python -m smspartner_async.sandbox --any-key &
+    export SMSPARTNER_API_KEY=demo SMSPARTNER_BASE_URL=http://127.0.0.1:8000/v1
+    python examples/fastapi_app.py
 
 Why the lifespan and not a client per request: the client owns a connection
 pool sized to its concurrency and a shared 429 pause; one per request would
@@ -117,7 +123,9 @@ def create_app(client_factory: ClientFactory = SMSPartnerClient) -> FastAPI:
             raise HTTPException(422, detail=_invalid(exc)) from None
         except TimeoutError:
             raise HTTPException(504, detail="the SMS Partner API took too long") from None
-        except SMSPartnerError as exc:  # bad key or IP not allowed: our fault, not the caller's
+        except (
+            SMSPartnerError
+        ) as exc:  # bad key, IP not allowed, or an outage: not the caller's fault
             raise HTTPException(502, detail=str(exc)) from None
         return [Status.of(r) for r in results]
 
@@ -152,4 +160,4 @@ def _invalid(exc: InvalidInputError) -> dict[str, Any]:
 if __name__ == "__main__":  # pragma: no cover - a development server
     import uvicorn
 
-    uvicorn.run(create_app(), port=8000)
+    uvicorn.run(create_app(), host="127.0.0.1", port=8010)

@@ -124,6 +124,17 @@ async def test_fastapi_bad_pair_is_422_with_its_index(sandbox: Sandbox) -> None:
     assert sandbox.stats.total == 0  # refused before anything was sent
 
 
+async def test_fastapi_outage_is_502_not_a_200_of_failed_items(sandbox: Sandbox) -> None:
+    sandbox.faults = Faults(rate=1.0, kinds=("503",))
+    app = fastapi_app.create_app(client_factory=Factory(sandbox))
+    body = [{"phone_number": "+33612345678", "message_id": 5}]
+    async with running(app) as http:
+        response = await http.post("/statuses", json=body)
+    assert response.status_code == 502
+    assert "got an answer" not in response.text  # the error itself, not the note
+    assert "503" in response.json()["detail"]
+
+
 async def test_fastapi_timeout_answers_504_and_the_client_recovers(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:

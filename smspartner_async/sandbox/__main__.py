@@ -15,6 +15,10 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m smspartner_async.sandbox",
         description="Emulate the SMS Partner status API (message-status, multi-status, "
         "bulk-status, bulk-status-by-tag) with deterministic data.",
+        epilog="Keys: only 'sandbox-key' by default (--api-key to change it), or any key but "
+        "'bad-key' with --any-key. Tags: 'demo' (250 recipients), 'newsletter' (120), "
+        "'montag' (2), 'tag-<n>' (n recipients); any other tag has none. Point a client at "
+        "it with SMSPARTNER_BASE_URL=http://127.0.0.1:8000/v1.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)

@@ -48,7 +48,7 @@ _MAX_TAG_ITEMS: Final = 10_000_000
 
 _DIGITS = re.compile(r"[0-9]+")
 _TAG_N = re.compile(r"tag-([0-9]{1,8})")
-_NAMED_TAGS: Final = {"demo": 250, "montag": 2}
+_NAMED_TAGS: Final = {"demo": 250, "newsletter": 120, "montag": 2}
 
 
 def normalize_phone(raw: str) -> str | None:
@@ -219,7 +219,7 @@ class SandboxData:
     # tags
 
     def tag_size(self, tag: str) -> int:
-        """Items under a tag: "demo" 250, "montag" 2, "tag-<n>" n, any other tag 0."""
+        """Items under a tag: "demo" 250, "newsletter" 120, "montag" 2, "tag-<n>" n, else 0."""
         if tag in _NAMED_TAGS:
             return _NAMED_TAGS[tag]
         m = _TAG_N.fullmatch(tag)
