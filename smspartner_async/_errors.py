@@ -47,12 +47,17 @@ __all__ = [
 class SMSPartnerError(Exception):
     """Root of every exception this library raises on purpose."""
 
-    #: Whether sending the same request again may succeed.
     retryable: bool = False
+    """Whether sending the same request again may succeed (the client retries those)."""
 
 
 class InvalidInputError(SMSPartnerError, ValueError):
-    """An argument the API would refuse; raised before anything is sent."""
+    """An argument the API would refuse, or an option out of range; raised before sending."""
+
+    value: object
+    """The value refused (for an option: the value given)."""
+    index: int | None
+    """The position of the refused pair in the input, for batch calls."""
 
     def __init__(self, message: str, *, value: object = None, index: int | None = None) -> None:
         where = f" (item {index})" if index is not None else ""
@@ -69,6 +74,8 @@ class APIConnectionError(SMSPartnerError):
     """No answer: connection refused, reset or dropped mid-body."""
 
     retryable = True
+    endpoint: str | None
+    """The endpoint called (`message-status`, ...)."""
 
     def __init__(self, message: str, *, endpoint: str | None = None) -> None:
         super().__init__(redact(message))
@@ -83,6 +90,12 @@ class ResponseFormatError(SMSPartnerError):
     """A body that is not what the API documents: HTML, truncated, wrong types."""
 
     retryable = True
+    excerpt: str
+    """The start of the body (at most 200 characters), key redacted."""
+    status_code: int | None
+    """The HTTP status of the answer."""
+    endpoint: str | None
+    """The endpoint called."""
 
     def __init__(
         self,
@@ -112,6 +125,15 @@ class ResponseTooLargeError(ResponseFormatError):
 class APIError(SMSPartnerError):
     """The API answered with `success: false`, or an HTTP error status."""
 
+    code: int | None
+    """The API's error code (`code` in its answer), None for an HTTP-only error."""
+    message: str
+    """The API's message, key redacted."""
+    status_code: int | None
+    """The HTTP status of the answer."""
+    endpoint: str | None
+    """The endpoint called."""
+
     def __init__(
         self,
         code: int | None,
@@ -129,7 +151,10 @@ class APIError(SMSPartnerError):
         super().__init__(f"{label}{where}: {self.message}")
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild, (type(self), self.code, self.message, self.status_code, self.endpoint))
+        # The state (retry_after, notes) rides along: pickling for a process pool or a
+        # job queue must not lose what the exception says about waiting.
+        args = (type(self), self.code, self.message, self.status_code, self.endpoint)
+        return (_rebuild, args, self.__dict__)
 
 
 def _rebuild(
@@ -155,9 +180,11 @@ class InvalidRequestError(APIError):
 
 
 class RateLimitError(APIError):
-    """HTTP 429; `retry_after` is the server's wait in seconds, when it gave one."""
+    """HTTP 429: every request of the client pauses until `retry_after` has passed."""
 
     retryable = True
+    retry_after: float | None
+    """The server's `Retry-After` in seconds, when it gave one."""
 
     def __init__(
         self,
@@ -171,7 +198,8 @@ class RateLimitError(APIError):
         self.retry_after = retry_after
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_rate_limit, (self.message, self.retry_after, self.endpoint))
+        args = (self.message, self.retry_after, self.endpoint)
+        return (_rebuild_rate_limit, args, self.__dict__)
 
 
 def _rebuild_rate_limit(message: str, retry_after: float | None, endpoint: str | None) -> Any:
@@ -186,6 +214,7 @@ class ServerError(APIError):
 
     retryable = True
     retry_after: float | None = None
+    """The server's `Retry-After` in seconds (a 503 may send one)."""
 
 
 _BY_CODE: dict[int, type[APIError]] = {

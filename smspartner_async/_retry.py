@@ -22,7 +22,12 @@ __all__ = ["RetryPolicy", "parse_retry_after"]
 
 @attrs.frozen
 class RetryPolicy:
-    """Exponential backoff with full jitter, capped; `Retry-After` honoured up to a cap.
+    """Exponential backoff with jitter, capped; `Retry-After` honoured up to a cap.
+
+    The wait after failed attempt n (0-based) is `min(initial_backoff * 2**n,
+    max_backoff)`, of which up to half is taken off at random when `jitter` is on (so
+    chunks that failed together do not all come back together, and a wait is
+    never zero).
 
     Only errors whose `retryable` flag is set are retried: connection errors,
     timeouts, 408, 429, 5xx and answers that are not the API's. API errors
@@ -30,11 +35,15 @@ class RetryPolicy:
     """
 
     max_retries: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    """Attempts after the first one; 0 sends each request once."""
     initial_backoff: float = attrs.field(default=0.5, validator=attrs.validators.ge(0))
+    """Seconds waited after the first failed attempt, doubled after each next one."""
     max_backoff: float = attrs.field(default=8.0, validator=attrs.validators.ge(0))
-    #: The longest `Retry-After` obeyed; a longer one ends the retries.
+    """The longest backoff, in seconds."""
     max_retry_after: float = attrs.field(default=60.0, validator=attrs.validators.ge(0))
+    """The longest `Retry-After` obeyed, in seconds; a longer one ends the retries."""
     jitter: bool = True
+    """Take a random part off each backoff."""
 
     @classmethod
     def testing(cls, max_retries: int = 3) -> RetryPolicy:

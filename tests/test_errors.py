@@ -117,3 +117,14 @@ async def test_transport_errors_become_connection_errors(router, make_client):
     router.get("/message-status").mock(side_effect=httpx.ReadTimeout("slow"))
     with pytest.raises(sms.APITimeoutError):
         await make_client(max_retries=0).message_status("+33612345678", 1)
+
+
+def test_server_error_keeps_retry_after_and_notes_through_pickling():
+    exc = sms.ServerError(None, "bad gateway", status_code=503, endpoint="bulk-status")
+    exc.retry_after = 7.0
+    exc.add_note("not one of the batch's 2 calls got an answer")
+    back = pickle.loads(pickle.dumps(exc))
+    assert type(back) is sms.ServerError
+    assert back.retry_after == 7.0
+    assert (back.status_code, back.endpoint, str(back)) == (503, "bulk-status", str(exc))
+    assert back.__notes__ == exc.__notes__
