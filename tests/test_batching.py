@@ -13,6 +13,7 @@ from smspartner_async import (
     APIConnectionError,
     AuthenticationError,
     DeliveryStatus,
+    MultiStatusResult,
     PermissionDeniedError,
     ServerError,
 )
@@ -395,10 +396,14 @@ async def test_an_outage_raises_instead_of_returning_failed_items(router, make_c
 async def test_a_stream_in_an_outage_yields_its_failed_items_then_raises(router, make_client):
     router.post("/multi-status").mock(side_effect=httpx.ConnectError("refused"))
     client = make_client(max_retries=0, batch_size=2)
-    seen = []
-    with pytest.raises(APIConnectionError) as info:
+    seen: list[MultiStatusResult] = []
+
+    async def consume() -> None:
         async for result in client.iter_multi_status(pairs(3)):
             seen.append(result)
+
+    with pytest.raises(APIConnectionError) as info:
+        await consume()
     assert sorted(r.index for r in seen) == [0, 1, 2]
     assert all(isinstance(r.error, APIConnectionError) for r in seen)
     assert info.value.__notes__ == ["not one of the batch's 2 calls got an answer"]
