@@ -31,6 +31,7 @@ from ._models import (
     TagPage,
 )
 from ._retry import RetryPolicy
+from ._sync import SMSPartnerSyncClient
 from ._version import __version__
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "RetryPolicy",
     "SMSPartnerClient",
     "SMSPartnerError",
+    "SMSPartnerSyncClient",
     "ServerError",
     "TagPage",
     "__version__",

@@ -16,6 +16,7 @@ from smspartner_async import (
     RetryPolicy,
     SMSPartnerClient,
     SMSPartnerError,
+    SMSPartnerSyncClient,
 )
 from smspartner_async.testing import sandbox_client
 
@@ -37,3 +38,11 @@ async def usage() -> None:
         assert_type(await client.status_by_tag("t"), list[RecipientStatus])
     async with sandbox_client() as test_client:
         assert_type(test_client, SMSPartnerClient)
+
+
+def sync_usage() -> None:
+    with SMSPartnerSyncClient("key", transport="aiohttp") as client:
+        assert_type(client.multi_status([("0612345678", 1)]), list[MultiStatusResult])
+        assert_type(client.with_options(max_retries=0), SMSPartnerSyncClient)
+        for item in client.iter_multi_status([("0612345678", 1)]):
+            assert_type(item, MultiStatusResult)
