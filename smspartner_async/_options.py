@@ -84,6 +84,15 @@ def _one_of(name: str, choices: tuple[str, ...]) -> Any:
     return check
 
 
+def _region(_: Any, __: Any, value: object) -> None:
+    _check(
+        isinstance(value, str) and value in REGIONS,
+        "default_region",
+        "a region code phonenumbers knows, upper case, as 'FR', 'BE' or 'JP'",
+        value,
+    )
+
+
 def _retry(_: Any, __: Any, value: object) -> None:
     _check(isinstance(value, RetryPolicy), "retry", "a RetryPolicy", value)
 
@@ -117,9 +126,7 @@ class ClientOptions:
     )
     retry: RetryPolicy = attrs.field(factory=RetryPolicy, validator=_retry)
     deadline: float | None = attrs.field(default=120.0, validator=_positive_or_none("deadline"))
-    default_region: str = attrs.field(
-        default=DEFAULT_REGION, validator=_one_of("default_region", tuple(sorted(REGIONS)))
-    )
+    default_region: str = attrs.field(default=DEFAULT_REGION, validator=_region)
     fail_fast: bool = attrs.field(default=False, validator=_bool("fail_fast"))
     max_pages: int = attrs.field(default=10_000, validator=_positive_int("max_pages"))
     max_response_bytes: int = attrs.field(

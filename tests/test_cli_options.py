@@ -116,7 +116,7 @@ def test_the_command_s_value_wins_over_the_group_s(
 def test_bad_global_option_after_the_command_is_a_usage_error() -> None:
     result = invoke("check", "--sandbox", "--region", "XX", input="")
     assert result.exit_code == 2
-    assert "'XX' is not one of" in result.stderr
+    assert "'XX' is not a region code" in result.stderr
 
 
 def test_key_file_base_url_and_verbose_after_the_command(tmp_path: Path, served: str) -> None:

@@ -24,6 +24,16 @@ __all__ = ["output_options", "shared_options", "with_settings"]
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
+
+def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Any region phonenumbers knows (a Choice would list all of them in --help)."""
+    if value is None:
+        return value
+    if value.upper() not in REGIONS:
+        raise click.BadParameter(f"{value!r} is not a region code (ISO 3166, as FR, BE, JP)")
+    return value.upper()
+
+
 SHARED: tuple[Decorator, ...] = (
     click.option("--sandbox", is_flag=True, help="Use the built-in emulator (no key, no network)."),
     click.option(
@@ -50,10 +60,11 @@ SHARED: tuple[Decorator, ...] = (
     ),
     click.option(
         "--region",
-        type=click.Choice(sorted(REGIONS)),
         default=DEFAULT_REGION,
         show_default=True,
-        help="How to read national numbers.",
+        metavar="CODE",
+        callback=_region,
+        help="How to read national numbers: a region code (FR, BE, JP...).",
     ),
     click.option("-v", "--verbose", count=True, help="-v: INFO logs on stderr, -vv: DEBUG."),
 )
