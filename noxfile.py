@@ -36,7 +36,7 @@ def typing(session: nox.Session) -> None:
 @nox.session
 def bench(session: nox.Session) -> None:
     """`nox -s bench` (about 5 min); `nox -s bench -- --quick` for a smoke run."""
-    session.install("-e", ".[sandbox]", *group("bench"))
+    session.install("-e", ".[aiohttp,sandbox]", *group("bench"))
     session.run("python", "-m", "benchmarks.run", *session.posargs)
 
 

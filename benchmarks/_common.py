@@ -7,6 +7,7 @@ import importlib.metadata
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
@@ -114,8 +115,24 @@ def version(dist: str) -> str:
         return "not installed"
 
 
+def tree_state() -> str:
+    """The commit measured, `-dirty` when the work tree has changes (or why it is unknown)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        out = subprocess.run(
+            ["git", "-C", root, "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    return out.stdout.strip()
+
+
 def machine_facts() -> dict[str, Any]:
     return {
+        "tree": tree_state(),
         "cores": os.cpu_count(),
         "python": sys.version.split()[0],
         "implementation": platform.python_implementation(),

@@ -16,6 +16,9 @@ class Profile:
     stream_pairs: int
     keep_pairs: int
     phones: int
+    floor_pairs: int
+    floor_turns: int
+    lag_turns: int
     concurrencies: tuple[int, ...] = (1, 8, 32, 128)
     latency_concurrencies: tuple[int, ...] = (8, 32, 128)
     latency: float = 0.05
@@ -31,6 +34,9 @@ QUICK = Profile(
     stream_pairs=100_000,
     keep_pairs=50_000,
     phones=200_000,
+    floor_pairs=20_000,
+    floor_turns=1,
+    lag_turns=1,
 )
 DEFAULT = Profile(
     name="default",
@@ -42,6 +48,9 @@ DEFAULT = Profile(
     stream_pairs=1_000_000,
     keep_pairs=200_000,
     phones=1_000_000,
+    floor_pairs=100_000,
+    floor_turns=5,
+    lag_turns=3,
 )
 FULL = Profile(
     name="full",
@@ -53,5 +62,8 @@ FULL = Profile(
     stream_pairs=1_000_000,
     keep_pairs=1_000_000,
     phones=1_000_000,
+    floor_pairs=100_000,
+    floor_turns=9,
+    lag_turns=5,
 )
 PROFILES = {p.name: p for p in (QUICK, DEFAULT, FULL)}

@@ -79,6 +79,8 @@ def markdown(sections: list[Section], facts: dict[str, Any], command: str) -> st
         "",
         "Packages: " + ", ".join(f"{k} {v}" for k, v in facts["packages"].items()) + ".",
         "",
+        f"Tree measured: {facts.get('tree', 'unknown')}.",
+        "",
     ]
     goals = [g for s in sections for g in s.goals]
     if goals:

@@ -4,8 +4,8 @@
 - `naive_httpx_gather`: `httpx.AsyncClient` and `asyncio.gather` over every chunk at once;
 - `sync_sequential`: the documents' approach, one synchronous call per 500 pairs, in turn;
 - `transport_client`: one client per HTTP stack, giving `post(body) -> bytes`, for the
-  transports table (`httpx` over httpcore, `httpx_aiohttp`, the project's transport under
-  httpx and driven directly as the client's own pool does, `httpx2`, raw aiohttp).
+  transports table (`httpx` over httpcore, `httpx_aiohttp`, the project's aiohttp transport
+  under httpx, `httpx2`, raw aiohttp).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ TRANSPORTS = (
     "httpx-aiohttp",
     "project-aiohttp",
     "project-aiohttp-noenv",
-    "project-direct",
     "httpx2",
     "raw-aiohttp",
 )
@@ -123,25 +122,6 @@ async def transport_client(name: str, base: str, concurrency: int) -> AsyncItera
         ) as client2:
             yield _httpx_post(client2, url)
         return
-    if name == "project-direct":
-        from smspartner_async._aiohttp import AiohttpTransport as ProjectTransport
-        from smspartner_async._aiohttp import client_timeout
-
-        # What the client's own pool does: the transport driven without httpx's pipeline.
-        direct = ProjectTransport(limits=limits)
-        timeouts = client_timeout({"connect": 120, "read": 120, "pool": 120})
-
-        async def post_direct(body: bytes) -> bytes:
-            answer = await direct.exchange("POST", url, JSON_HEADERS, body, timeouts, decode=True)
-            if answer.status != 200:
-                raise RuntimeError(f"HTTP {answer.status}")
-            return answer.body
-
-        try:
-            yield post_direct
-        finally:
-            await direct.aclose()
-        return
     transport: httpx.AsyncBaseTransport
     if name == "httpx-httpcore":
         transport = httpx.AsyncHTTPTransport(limits=limits)
@@ -150,7 +130,7 @@ async def transport_client(name: str, base: str, concurrency: int) -> AsyncItera
 
         transport = AiohttpTransport(limits=limits)
     elif name in ("project-aiohttp", "project-aiohttp-noenv"):
-        from smspartner_async._aiohttp import AiohttpTransport as ProjectTransport
+        from smspartner_async._transports.aiohttp import AiohttpTransport as ProjectTransport
 
         # -noenv: aiohttp's trust_env re-reads proxy variables and ~/.netrc on every request.
         transport = ProjectTransport(limits=limits, trust_env=name == "project-aiohttp")

@@ -54,7 +54,7 @@ def _skip_reason(name: str) -> str | None:
         elif name == "httpx-aiohttp":
             import httpx_aiohttp  # noqa: F401
         elif name.startswith("project-"):
-            from smspartner_async._aiohttp import AiohttpTransport  # noqa: F401
+            from smspartner_async._transports.aiohttp import AiohttpTransport  # noqa: F401
     except Exception as exc:
         return traceback.format_exception_only(type(exc), exc)[-1].strip()
     return None
@@ -137,17 +137,21 @@ def transports(profile: Profile) -> Section:
                 share = ", ".join(f"c={c}: {by_c[c] / raw[c]:.2f}" for c in concs)
                 section.notes.append(f"{name} / raw-aiohttp: {share}")
     section.notes += [
-        "httpx-httpcore: httpx.AsyncClient default transport; httpx-aiohttp: "
-        "httpx_aiohttp.AiohttpTransport; project-aiohttp: smspartner_async._aiohttp."
-        "AiohttpTransport under httpx.AsyncClient, as for an injected client (-noenv: with "
-        "trust_env=False); project-direct: the same transport driven directly, as the client's "
-        "own pool is; httpx2: httpx2.AsyncClient; "
-        "raw-aiohttp: aiohttp.ClientSession",
+        'httpx-httpcore: httpx.AsyncClient default transport (the client\'s transport="httpx"); '
+        "httpx-aiohttp: httpx_aiohttp.AiohttpTransport; project-aiohttp: "
+        "smspartner_async._transports.aiohttp.AiohttpTransport under httpx.AsyncClient (the "
+        'client\'s transport="aiohttp"; -noenv: with trust_env=False); httpx2: '
+        "httpx2.AsyncClient; raw-aiohttp: aiohttp.ClientSession",
+        "the previous release's direct aiohttp path (no httpx pipeline) is compared in the "
+        "'previous' scenario",
         "pools sized to the concurrency; a warm-up of c requests opens them before timing",
         f"server: {NAME}",
     ]
     section.data = {"requests": len(bodies), "rates": results}
     return section
+
+
+LIBRARY_TRANSPORTS = ("httpx", "aiohttp")
 
 
 def latency_bound(profile: Profile) -> Section:
@@ -161,12 +165,13 @@ def latency_bound(profile: Profile) -> Section:
             "concurrency",
             "ideal",
             "raw aiohttp",
-            "library",
+            "library httpx",
+            "library aiohttp",
             "httpx+sem",
-            "lib/raw",
-            "lib/ideal",
+            "httpx lib/raw",
+            "aiohttp lib/raw",
             "raw/ideal",
-            "httpx/ideal",
+            "httpx+sem/ideal",
         ],
     )
     pairs = make_pairs(n)
@@ -179,20 +184,24 @@ def latency_bound(profile: Profile) -> Section:
                 "raw": partial(baselines.raw_aiohttp, srv.url, pairs, c)
             }
             if not skip:
-                makers["lib"] = partial(library.multi_status, srv.url, pairs, c)
+                for transport in LIBRARY_TRANSPORTS:
+                    makers[transport] = partial(
+                        library.multi_status, srv.url, pairs, c, "json", transport
+                    )
             timings = _interleaved(makers, profile.repeats)
-            raw, lib = timings["raw"], timings.get("lib")
+            raw = timings["raw"]
+            walls = {t: timings[t].wall if t in timings else math.nan for t in LIBRARY_TRANSPORTS}
             hx = _run(partial(baselines.httpx_semaphore, "httpx-httpcore", srv.url, pairs, c))
-            lib_wall = lib.wall if lib else math.nan
             section.rows.append(
                 [
                     c,
                     ideal,
                     raw.wall,
-                    lib_wall,
+                    walls["httpx"],
+                    walls["aiohttp"],
                     hx[1].wall,
-                    lib_wall / raw.wall,
-                    lib_wall / ideal,
+                    walls["httpx"] / raw.wall,
+                    walls["aiohttp"] / raw.wall,
                     raw.wall / ideal,
                     hx[1].wall / ideal,
                 ]
@@ -200,23 +209,30 @@ def latency_bound(profile: Profile) -> Section:
             data[str(c)] = {
                 "ideal": ideal,
                 "raw": raw.wall,
-                "library": lib_wall,
+                **{f"library_{t}": w for t, w in walls.items()},
                 "httpx_semaphore": hx[1].wall,
             }
-            if c == 32 and lib is not None:
-                section.goals += [
-                    Goal(
-                        "latency-bound c=32, library / raw aiohttp+orjson",
-                        lib.wall / raw.wall,
-                        1.15,
-                    ),
-                    Goal("latency-bound c=32, library / ideal bound", lib.wall / ideal, 1.2),
-                ]
+            if c == 32 and not skip:
+                for transport, wall in walls.items():
+                    section.goals += [
+                        Goal(
+                            f"latency-bound c=32, library (transport={transport}) / raw "
+                            "aiohttp+orjson",
+                            wall / raw.wall,
+                            1.15,
+                        ),
+                        Goal(
+                            f"latency-bound c=32, library (transport={transport}) / ideal bound",
+                            wall / ideal,
+                            1.2,
+                        ),
+                    ]
     if skip:
         section.notes.append(f"library skipped: {skip}")
     section.notes += [
-        "ideal = ceil(requests / concurrency) x latency; httpx+sem: httpx.AsyncClient (httpcore) "
-        "with a pool of c workers, one run; raw and library take turns, best of each",
+        "ideal = ceil(requests / concurrency) x latency; library httpx / aiohttp: "
+        "SMSPartnerClient(transport=...); httpx+sem: httpx.AsyncClient (httpcore) with a pool "
+        "of c workers, one run; raw and the library take turns, best of each",
         f"server: {NAME}",
     ]
     section.data = data
@@ -243,26 +259,44 @@ def cpu_bound(profile: Profile, concurrency: int = 8) -> Section:
             ),
         }
         if not skip:
-            for fmt in ("json", "xml"):
-                makers[f"library ({fmt.upper()})"] = partial(
-                    library.multi_status, srv.url, pairs, concurrency, fmt
-                )
+            for transport in LIBRARY_TRANSPORTS:
+                for fmt in ("json", "xml"):
+                    makers[f"library {transport} ({fmt.upper()})"] = partial(
+                        library.multi_status, srv.url, pairs, concurrency, fmt, transport
+                    )
         rows = _interleaved(makers, profile.repeats)
     raw = rows["raw aiohttp + orjson (JSON)"]
     for name, t in rows.items():
         section.rows.append([name, t.wall, t.cpu, t.cpu / n * 1e6, t.wall / raw.wall])
     if not skip:
-        lib_json, lib_xml = rows["library (JSON)"], rows["library (XML)"]
-        section.goals += [
-            Goal("CPU-bound, library / raw aiohttp+orjson (wall)", lib_json.wall / raw.wall, 1.5),
-            Goal("client CPU per item, JSON", lib_json.cpu / n * 1e6, 2.5, " us"),
-            Goal("client CPU per item, XML", lib_xml.cpu / n * 1e6, 6.0, " us"),
-        ]
+        for transport in LIBRARY_TRANSPORTS:
+            lib_json = rows[f"library {transport} (JSON)"]
+            lib_xml = rows[f"library {transport} (XML)"]
+            section.goals += [
+                Goal(
+                    f"CPU-bound, library (transport={transport}) / raw aiohttp+orjson (wall)",
+                    lib_json.wall / raw.wall,
+                    1.5,
+                ),
+                Goal(
+                    f"client CPU per item, JSON (transport={transport})",
+                    lib_json.cpu / n * 1e6,
+                    2.5,
+                    " us",
+                ),
+                Goal(
+                    f"client CPU per item, XML (transport={transport})",
+                    lib_xml.cpu / n * 1e6,
+                    6.0,
+                    " us",
+                ),
+            ]
     else:
         section.notes.append(f"library skipped: {skip}")
     section.notes += [
         "client CPU: time.process_time() of the client process over asyncio.run (event loop, "
-        "HTTP, decoding, models, merge); the clients take turns, best of each",
+        "HTTP, decoding, models, merge); the clients take turns, best of each; library httpx / "
+        "aiohttp: SMSPartnerClient(transport=...)",
         f"server: {NAME}",
     ]
     section.data = {k: {"wall": v.wall, "cpu": v.cpu} for k, v in rows.items()}

@@ -1,6 +1,7 @@
 """The library under test: `multi_status` and `iter_multi_status` against the canned server.
 
-Everything here degrades to a clear skip while the client is not importable.
+Everything here degrades to a clear skip while the client is not importable. The same
+functions drive the previous release in `benchmarks.contender` (its own process).
 """
 
 from __future__ import annotations
@@ -22,34 +23,50 @@ def unavailable() -> str | None:
     return None
 
 
-def _client(base: str, concurrency: int, response_format: str = "json") -> Any:
+def client(
+    base: str, concurrency: int = 8, response_format: str = "json", transport: str | None = None
+) -> Any:
+    """A client of the canned server; `transport` None leaves the library's default (and lets
+    the previous release, which has no such option, take the same path)."""
     from smspartner_async import SMSPartnerClient
 
+    options: dict[str, Any] = {}
+    if transport is not None:
+        options["transport"] = transport
     return SMSPartnerClient(
         api_key="bench",
         base_url=base + "/v1",
         max_concurrency=concurrency,
-        response_format=response_format,  # type: ignore[arg-type]
+        response_format=response_format,
+        **options,
     )
 
 
 async def multi_status(
-    base: str, pairs: Sequence[tuple[str, int]], concurrency: int, response_format: str = "json"
+    base: str,
+    pairs: Sequence[tuple[str, int]],
+    concurrency: int,
+    response_format: str = "json",
+    transport: str | None = None,
 ) -> list[Any]:
     """`await client.multi_status(pairs)`: every result kept, in input order."""
-    async with _client(base, concurrency, response_format) as client:
-        results: list[Any] = await client.multi_status(pairs)
+    async with client(base, concurrency, response_format, transport) as c:
+        results: list[Any] = await c.multi_status(pairs)
     if len(results) != len(pairs):
         raise RuntimeError(f"library: {len(results)} results for {len(pairs)} pairs")
     return results
 
 
 async def iter_multi_status(
-    base: str, pairs: Iterable[tuple[str, int]], concurrency: int, response_format: str = "json"
+    base: str,
+    pairs: Iterable[tuple[str, int]],
+    concurrency: int,
+    response_format: str = "json",
+    transport: str | None = None,
 ) -> int:
     """`async for r in client.iter_multi_status(gen())`: results dropped; returns the count."""
     count = 0
-    async with _client(base, concurrency, response_format) as client:
-        async for _ in client.iter_multi_status(pairs):
+    async with client(base, concurrency, response_format, transport) as c:
+        async for _ in c.iter_multi_status(pairs):
             count += 1
     return count

@@ -1,4 +1,5 @@
-"""Micro benchmarks, in process: decoding one 500-item answer, phone validation, structuring."""
+"""Micro benchmarks, in process: decoding one 500-item answer, matching it to its pairs,
+building results (the twin-class trick against `__init__`), phone validation."""
 
 from __future__ import annotations
 
@@ -40,6 +41,81 @@ def _why(exc: BaseException) -> str:
     return traceback.format_exception_only(type(exc), exc)[-1].strip()
 
 
+def _matching_rows(body_json: bytes, body_xml: bytes) -> list[list[Any]]:
+    """The multi-status hot path on one 500-pair answer: decode, match, build results."""
+    from smspartner_async._chunking import chunks_of
+    from smspartner_async._matching import match
+    from smspartner_async._models import MultiStatusResult
+    from smspartner_async._structure import make_converter
+    from smspartner_async._validate import validate_all
+    from smspartner_async._wire.endpoints import MULTI_STATUS
+    from smspartner_async._wire.json import decode_json
+    from smspartner_async._wire.xml import decode_xml
+
+    chunk = chunks_of(validate_all(make_pairs(500), "FR"), 500)[0][0]
+    records = orjson.loads(body_json)["StatutResponse_List"]
+
+    def match_only() -> None:
+        # `match` consumes the answer's list: give it a fresh one (500 references).
+        match(chunk, {"StatutResponse_List": list(records)}, "FR")
+
+    structure = make_converter().structure
+
+    def structure_all() -> None:
+        for record in records:
+            structure(record, MultiStatusResult)
+
+    return [
+        ["_matching.match -> MultiStatusResult (decoded JSON items)", _per_call(match_only) / 500],
+        [
+            "decode_json + match, 500-item answer",
+            _per_call(lambda: match(chunk, decode_json(body_json), "FR")) / 500,
+        ],
+        [
+            "decode_xml + match, 500-item answer",
+            _per_call(lambda: match(chunk, decode_xml(body_xml, MULTI_STATUS.xml), "FR")) / 500,
+        ],
+        [
+            "cattrs structure -> MultiStatusResult (cold-endpoint path)",
+            _per_call(structure_all) / 500,
+        ],
+    ]
+
+
+def _construction_rows() -> tuple[list[list[Any]], list[str]]:
+    """`_matching.new_result` (twin class + `__class__` swap) against the model's `__init__`."""
+    from smspartner_async._matching import new_result
+    from smspartner_async._models import DeliveryStatus, MultiStatusResult
+    from smspartner_async._structure import parse_date
+
+    date = parse_date("1517934416")
+    args = [
+        (p, m, True, 200, DeliveryStatus.DELIVERED, "Delivered", date, False, False, i)
+        for i, (p, m) in enumerate(make_pairs(500))
+    ]
+
+    def via_twin() -> None:
+        for a in args:
+            new_result(*a)
+
+    def via_init() -> None:
+        for a in args:
+            MultiStatusResult(*a)
+
+    twin_us = _per_call(via_twin) / 500 * 1e6
+    init_us = _per_call(via_init) / 500 * 1e6
+    rows = [
+        ["MultiStatusResult via _matching.new_result (twin + __class__ swap)", twin_us],
+        ["MultiStatusResult(...) (its own frozen attrs __init__)", init_us],
+    ]
+    notes = [
+        f"twin + __class__ swap saves {init_us - twin_us:.2f} us per result "
+        f"({init_us / twin_us:.2f}x faster than __init__); same 10 positional values, "
+        "500 results per call"
+    ]
+    return rows, notes
+
+
 def run(profile: Profile) -> Section:
     section = Section("micro", "Micro benchmarks (us per item)", ["operation", "us/item"])
     items = [{"phoneNumber": p, "messageId": m} for p, m in make_pairs(500)]
@@ -54,23 +130,18 @@ def run(profile: Profile) -> Section:
         ],
     ]
     section.rows = rows
-    records = orjson.loads(body_json)["StatutResponse_List"]
     try:
-        from smspartner_async._convert import make_converter
-
-        from smspartner_async._models import MultiStatusResult
-
-        structure = make_converter().structure
-
-        def structure_all() -> None:
-            for record in records:
-                structure(record, MultiStatusResult)
-
-        rows.append(["cattrs structure -> MultiStatusResult", _per_call(structure_all) / 500 * 1e6])
+        rows += [[name, seconds * 1e6] for name, seconds in _matching_rows(body_json, body_xml)]
     except Exception as exc:
-        section.notes.append(f"structuring skipped: {_why(exc)}")
+        section.notes.append(f"matching skipped: {_why(exc)}")
     try:
-        from smspartner_async._phone import normalize_phone
+        construction, notes = _construction_rows()
+        rows += construction
+        section.notes += notes
+    except Exception as exc:
+        section.notes.append(f"construction skipped: {_why(exc)}")
+    try:
+        from smspartner_async._validate import normalize_phone
 
         phones = [p for p, _ in make_pairs(profile.phones)]
         t0 = time.perf_counter()

@@ -13,18 +13,20 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import http_scenarios, memory, micro
+from . import http_scenarios, loop_lag, memory, micro, previous
 from ._common import machine_facts
 from ._profile import DEFAULT, FULL, QUICK, Profile
 from ._report import Section, as_json, markdown, text_section
 
 RESULTS = Path(__file__).parent / "results"
-SCENARIOS: dict[str, Callable[[Profile], Section]] = {
+SCENARIOS: dict[str, Callable[[Profile], Section | list[Section]]] = {
     "server": http_scenarios.server_ceiling,
     "transports": http_scenarios.transports,
     "latency": http_scenarios.latency_bound,
     "cpu": http_scenarios.cpu_bound,
     "users": http_scenarios.users,
+    "previous": previous.run,
+    "loop_lag": loop_lag.run,
     "micro": micro.run,
     "memory": memory.run,
 }
@@ -51,10 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for name in names:
         t0 = time.perf_counter()
-        section = SCENARIOS[name](profile)
-        section.data["seconds"] = round(time.perf_counter() - t0, 1)
-        sections.append(section)
-        print(text_section(section), f"({section.data['seconds']} s)\n", sep="\n", flush=True)
+        result = SCENARIOS[name](profile)
+        seconds = round(time.perf_counter() - t0, 1)
+        for section in result if isinstance(result, list) else [result]:
+            section.data["seconds"] = seconds
+            sections.append(section)
+            print(text_section(section), flush=True)
+        print(f"({seconds} s)\n", flush=True)
     print(f"total {time.perf_counter() - started:.0f} s")
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)

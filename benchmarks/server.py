@@ -8,6 +8,9 @@ rendered from string templates (JSON, or positional XML with `_format=xml`); the
 3% of the message ids are per-item failures (code 4). Answers are cached by request body (up to
 400 MB), so repeated runs cost the server only aiohttp's own work.
 
+`GET /v1/bulk-status?messageId=N` answers N recipients (JSON, or XML with `_format=xml`), for the
+loop-lag scenario; each answer is rendered once and cached.
+
 Parent processes use `ServerProcess` to start it, wait for the ready line, read its CPU time
 (to tell whether the server was the bottleneck) and stop it.
 """
@@ -52,6 +55,16 @@ _XML_HEAD = (
 )
 _XML_TAIL = "</entry></result>"
 _STATUSES = ("Delivered",) * 8 + ("Not delivered", "Waiting")
+_BULK_OK = '{"phoneNumber":"%s","status":"%s","stopSMS":"0","date":"1517934416"}'
+_BULK_HEAD = '{"success":true,"code":200,"message_id":"%d","StatutResponse_List":['
+_XML_BULK_OK = (
+    "<entry><entry><![CDATA[%s]]></entry><entry><![CDATA[%s]]></entry>"
+    "<entry><![CDATA[0]]></entry><entry><![CDATA[1517934416]]></entry></entry>"
+)
+_XML_BULK_HEAD = (
+    "<?xml version='1.0' encoding='UTF-8'?>\n<result><entry>true</entry><entry>200</entry>"
+    "<entry><![CDATA[%d]]></entry><entry>"
+)
 _ERROR = orjson.dumps({"success": False, "code": 6, "message": "Bad format"})
 _UNSAFE = frozenset('"\\<>&]')
 #: Answers by request body: the benchmarks send the same bodies again on every repeat.
@@ -84,6 +97,18 @@ def render_multi_status(items: list[dict[str, Any]], xml: bool = False) -> bytes
     return (_HEAD + ",".join(parts) + _TAIL).encode()
 
 
+def render_bulk_status(recipients: int, xml: bool = False) -> bytes:
+    """A bulk-status answer with `recipients` recipients (message id = their count)."""
+    ok, head = (_XML_BULK_OK, _XML_BULK_HEAD) if xml else (_BULK_OK, _BULK_HEAD)
+    parts = [
+        ok % (f"+336{(i * 7919 + 13) % 100_000_000:08d}", _STATUSES[i % 10])
+        for i in range(recipients)
+    ]
+    if xml:
+        return (head % recipients + "".join(parts) + _XML_TAIL).encode()
+    return (head % recipients + ",".join(parts) + _TAIL).encode()
+
+
 def make_app(latency: float = 0.0) -> web.Application:
     cache: dict[tuple[str, bytes], bytes] = {}
     sizes = [0]
@@ -107,11 +132,29 @@ def make_app(latency: float = 0.0) -> web.Application:
         ctype = "application/xml" if payload[:1] == b"<" else "application/json"
         return web.Response(body=payload, content_type=ctype)
 
+    bulk: dict[tuple[int, bool], bytes] = {}
+
+    async def bulk_status(request: web.Request) -> web.Response:
+        try:
+            recipients = int(request.query["messageId"])
+        except (KeyError, ValueError):
+            return web.Response(body=_ERROR, status=400, content_type="application/json")
+        xml = request.query.get("_format") == "xml"
+        payload = bulk.get((recipients, xml))
+        if payload is None:
+            payload = bulk[recipients, xml] = render_bulk_status(recipients, xml)
+        if latency:
+            await asyncio.sleep(latency)
+        return web.Response(
+            body=payload, content_type="application/xml" if xml else "application/json"
+        )
+
     async def health(_: web.Request) -> web.Response:
         return web.Response(text="ok")
 
     app = web.Application(client_max_size=16 * 1024 * 1024)
     app.router.add_post("/v1/multi-status", multi_status)
+    app.router.add_get("/v1/bulk-status", bulk_status)
     app.router.add_get("/", health)
     return app
 

@@ -9,6 +9,12 @@ httpx (respx, pytest-httpx, OpenTelemetry) sees it.
 The key lives in the request's URL or body; both are built in `_Prepared`,
 whose repr hides them, and answers are scrubbed of the key on receipt
 (`_wire.body`), so no frame an error passes through holds it in a local.
+
+Telemetry goes through `_telemetry`: each call asks `current()` once for a
+`CallTrace` (a no-op unless OpenTelemetry is set up), which wraps every HTTP
+attempt; OpenTelemetry's generic HTTP instrumentations are silenced around our
+requests, whose URLs carry the key. Log records carry their numbers as
+`extra=` fields (`_fields`) for JSON logging and structlog.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from ._errors import (
 from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
+from ._telemetry import CallTrace, current
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
@@ -148,18 +155,21 @@ class Caller:
         """
         request = self._prepare(endpoint, params, payload)
         deadline = asyncio.timeout(None)
-        try:
-            async with deadline:
-                return await self._attempts(endpoint, parse, request, pairs, deadline, check)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-        self._shared.stats.failures += 1
-        raise APITimeoutError(
-            f"{endpoint.name}: no answer within the {self.options.deadline:g}s deadline "
-            "(all attempts included)",
-            endpoint=endpoint.name,
-        )
+        with current().call(endpoint.name, pairs, self.options.response_format) as trace:
+            try:
+                async with deadline:
+                    return await self._attempts(
+                        endpoint, parse, request, pairs, deadline, check, trace
+                    )
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+            self._shared.stats.failures += 1
+            raise APITimeoutError(
+                f"{endpoint.name}: no answer within the {self.options.deadline:g}s deadline "
+                "(all attempts included)",
+                endpoint=endpoint.name,
+            )
 
     def _prepare(
         self, endpoint: Endpoint, params: dict[str, str] | None, payload: dict[str, Any] | None
@@ -186,6 +196,7 @@ class Caller:
         pairs: int,
         deadline: asyncio.Timeout,
         check: Callable[[], None] | None,
+        trace: CallTrace,
     ) -> T:
         loop = asyncio.get_running_loop()
         retry = self.options.retry
@@ -195,7 +206,7 @@ class Caller:
             status: int | None = None
             error: SMSPartnerError
             try:
-                answer = await self._send(endpoint, request, deadline, check)
+                answer = await self._send(endpoint, request, deadline, check, trace, attempt)
             except httpx.RequestError as exc:
                 error = transport_error(exc, endpoint.name)
             except ResponseTooLargeError as exc:
@@ -208,6 +219,7 @@ class Caller:
                     error = exc
                 else:
                     self._observe(endpoint, attempt, status, loop.time() - started, pairs)
+                    trace.answered(result)
                     return result
             delay = None
             if error.retryable and attempt < retry.max_retries:
@@ -221,6 +233,7 @@ class Caller:
             if limited:
                 self._flow.pause(delay)
             stats.retries += 1
+            trace.retry(attempt, error, delay, limited)
             log.info(
                 "%s failed (%s), retry %d of %d in %.2fs",
                 endpoint.name,
@@ -228,6 +241,7 @@ class Caller:
                 attempt + 1,
                 retry.max_retries,
                 delay,
+                extra=_fields(endpoint, attempt, status, pairs, error, wait=delay),
             )
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
@@ -238,6 +252,8 @@ class Caller:
         request: _Prepared,
         deadline: asyncio.Timeout,
         check: Callable[[], None] | None,
+        trace: CallTrace,
+        attempt: int,
     ) -> Answer:
         async with self._flow.slot():
             if check is not None:
@@ -253,11 +269,13 @@ class Caller:
                 headers=self._headers,
                 timeout=self._timeout,
             )
-            response = await self._http.send(sent, stream=True)
-            try:
-                return await receive(response, self._limit(endpoint), self._key)
-            finally:
-                await response.aclose()
+            with trace.request(sent, attempt) as exchange:
+                response = await self._http.send(sent, stream=True)
+                exchange.response(response)
+                try:
+                    return await receive(response, self._limit(endpoint), self._key)
+                finally:
+                    await response.aclose()
 
     async def _read(
         self, answer: Answer, endpoint: Endpoint, parse: Callable[[dict[str, Any]], T]
@@ -302,6 +320,7 @@ class Caller:
                 elapsed,
                 pairs,
                 f", {type(error).__name__}" if error else "",
+                extra=_fields(endpoint, attempt, status, pairs, error, elapsed=elapsed),
             )
         hook = self._shared.on_request
         if hook is not None:
@@ -309,7 +328,44 @@ class Caller:
             try:
                 hook(event)
             except Exception as exc:  # a metrics hook must not fail the API call
-                log.warning("on_request hook raised %s; ignored", type(exc).__name__)
+                log.warning(
+                    "on_request hook raised %s; ignored",
+                    type(exc).__name__,
+                    extra=_fields(endpoint, attempt, status, pairs),
+                )
+
+
+def _fields(
+    endpoint: Endpoint,
+    attempt: int,
+    status: int | None,
+    pairs: int,
+    error: BaseException | None = None,
+    *,
+    wait: float | None = None,
+    elapsed: float | None = None,
+) -> dict[str, Any]:
+    """A log record's `extra=`: numbers, codes and names only (never a URL nor a message).
+
+    Every name starts with `smspartner_`: a record's attributes share one flat
+    namespace with the `LogRecord`'s own (`logging` refuses an `extra` that
+    would overwrite one, by raising in the log call) and with whatever other
+    filters add, and JSON formatters and structlog's `ExtraAdder` copy them
+    into the event as they are, where the prefix groups them.
+    """
+    fields: dict[str, Any] = {
+        "smspartner_endpoint": endpoint.name,
+        "smspartner_attempt": attempt,
+        "smspartner_http_status": status,
+        "smspartner_pairs": pairs,
+    }
+    if error is not None:
+        fields["smspartner_error"] = type(error).__name__
+    if wait is not None:
+        fields["smspartner_wait"] = wait
+    if elapsed is not None:
+        fields["smspartner_elapsed"] = elapsed
+    return fields
 
 
 def _parse(parse: Callable[[dict[str, Any]], T], record: dict[str, Any]) -> T:

@@ -1,0 +1,41 @@
+"""Watch (phone, message id) pairs until each one's status has settled, over up to 48 hours.
+
+    from smspartner_async.watch import watch
+
+    async with aclosing(watch(client, pairs)) as changes:
+        async for change in changes:        # the first status of each pair, then each new one
+            print(change.index, change.status, change.settled, change.reason)
+
+`watch` covers a fixed set of pairs and ends when every one has settled;
+`Watcher` runs as long as a service does, takes new pairs after each send, and
+hands changes to an iterator or a callback. Their state lives in a `WatchStore`:
+`MemoryStore` (the default) or `SQLiteStore(path)`, which survives restarts;
+`WatchStore` documents the contract for other stores.
+"""
+
+from ._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+from ._schedule import DEFAULT_INTERVALS, Schedule
+from ._sqlite import SQLiteStore
+from ._store import MemoryStore, WatchStore
+from ._watcher import Clock, OnChange, OnRound, SentAt, Sleep, Watcher, WatchRound, watch
+
+__all__ = [
+    "DEFAULT_INTERVALS",
+    "Clock",
+    "MemoryStore",
+    "NewPair",
+    "OnChange",
+    "OnRound",
+    "PairUpdate",
+    "SQLiteStore",
+    "Schedule",
+    "SentAt",
+    "SettleReason",
+    "Sleep",
+    "StatusChange",
+    "WatchRound",
+    "WatchStore",
+    "WatchedPair",
+    "Watcher",
+    "watch",
+]

@@ -1,0 +1,478 @@
+"""A durable watch store in one SQLite file (standard library only).
+
+Why it looks like this:
+
+- **Never on the event loop.** One connection, opened, used and closed by one
+  worker thread (a single-thread executor): SQLite calls may wait on the disk or a
+  lock, and the loop must keep turning meanwhile.
+- **One transaction per round step**, WAL mode: a step's updates and the changes
+  it found are committed together, so a crash never half-applies one; and readers
+  never wait for the writer.
+- **One owner.** The file is locked (an OS lock on its `-acks` companion, released
+  by the OS when the process dies) so that two processes never watch it at once.
+  Holds (claimed pairs, taken changes) therefore live in the owner's memory, cost no
+  write, and vanish with it: the next owner finds every unfinished pair due again.
+- **Acknowledgements cost no transaction.** The consumer takes changes in outbox
+  order and acknowledges them in that order, so what has been reported is a prefix
+  of the outbox: one number, the *watermark*. It is written into a memory-mapped
+  companion file (`<path>-acks`) at each acknowledgement, a memory store that
+  survives the process being killed; the acknowledged rows are deleted with the
+  next transaction. A write per change would otherwise cost a thread hop and a
+  commit per change: more than the whole round's work for that change. After a
+  power loss the watermark may lag (changes delivered again, never lost): when it
+  is ahead of the database (the database lost its last commits), it is pulled back
+  to what the database holds, so changes found again are not taken for reported.
+- **Bounded memory**: pairs are read a page at a time (`claim`), changes a batch
+  at a time (`take_changes`); the page cache is capped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mmap
+import os
+import sqlite3
+import struct
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+from .._errors import ClientStateError, InvalidInputError
+from .._models import DeliveryStatus
+from .._validate import Key
+from ._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+
+__all__ = ["SQLiteStore"]
+
+T = TypeVar("T")
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pairs (
+    phone TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    sent_at REAL NOT NULL,
+    due_at REAL,
+    status TEXT,
+    sequence INTEGER NOT NULL DEFAULT 0,
+    settled_at REAL,
+    PRIMARY KEY (phone, message_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS pairs_due ON pairs (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS changes (
+    pos INTEGER PRIMARY KEY,
+    phone TEXT NOT NULL,
+    message_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    previous TEXT,
+    settled INTEGER NOT NULL,
+    reason TEXT,
+    sequence INTEGER NOT NULL,
+    checked_at REAL NOT NULL,
+    date REAL,
+    code INTEGER,
+    message TEXT
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+"""
+_CLAIM = (
+    "SELECT phone, message_id, idx, sent_at, due_at, status, sequence FROM pairs "
+    "WHERE due_at <= ? ORDER BY due_at LIMIT ?"
+)
+_ADD = (
+    "INSERT OR IGNORE INTO pairs (phone, message_id, idx, sent_at, due_at) VALUES (?, ?, ?, ?, ?)"
+)
+_UPDATE = (
+    "UPDATE pairs SET due_at = ?, status = ?, sequence = ?, settled_at = ? "
+    "WHERE phone = ? AND message_id = ?"
+)
+_APPEND = (
+    "INSERT INTO changes (pos, phone, message_id, idx, status, previous, settled, reason, "
+    "sequence, checked_at, date, code, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Positions are never reused, even once every change is deleted (the watermark counts on it):
+# the last one given is kept here, written once per commit.
+_LAST = "INSERT OR REPLACE INTO meta (key, value) VALUES ('last_position', ?)"
+_TAKE = (
+    "SELECT pos, idx, phone, message_id, status, previous, settled, reason, sequence, "
+    "checked_at, date, code, message FROM changes WHERE pos > ? ORDER BY pos LIMIT ?"
+)
+_STATUS: dict[str | None, DeliveryStatus | None] = {
+    None: None,
+    **{s.value: s for s in DeliveryStatus},
+}
+_REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
+# The watermark and a check value, so that a torn or foreign file reads as "nothing acked".
+_MARK = struct.Struct("<qq")
+_MARK_CHECK = 0x5D5A_C0FF_EE15_600D
+
+
+class SQLiteStore:
+    """Watch state in one SQLite file, for a watch that survives restarts.
+
+    Args:
+        path: The database file (created if missing). A companion `<path>-acks` file
+            holds the lock and the acknowledgement watermark, next to SQLite's own
+            `-wal` and `-shm` files.
+        synchronous: SQLite's `synchronous` setting. `"NORMAL"` (the default, with
+            WAL) survives a crash of the process; `"FULL"` also survives a power loss,
+            at the cost of a disk sync per round step.
+
+    Raises (from `open`):
+        ClientStateError: Another process (or another store in this one) has the file.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    ) -> None:
+        path = os.fspath(path)
+        if not isinstance(path, str) or not path or path == ":memory:":
+            raise InvalidInputError(
+                "path must name a file (use MemoryStore for memory)", value=path
+            )
+        if synchronous not in ("NORMAL", "FULL"):
+            raise InvalidInputError("synchronous must be 'NORMAL' or 'FULL'", value=synchronous)
+        self.path = path
+        self._synchronous = synchronous
+        self._executor: ThreadPoolExecutor | None = None
+        # Worker-thread state: the connection and the claimed pairs.
+        self._db: sqlite3.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._last = 0  # the last change position given
+        self._held: set[Key] = set()
+        # Event-loop state: the companion file, what was taken, what was acknowledged.
+        self._fd = -1
+        self._marks: mmap.mmap | None = None
+        self._cursor = 0
+        self._taken: deque[int] = deque()
+        self._positions: dict[str, int] = {}
+        self._acked: set[int] = set()
+        self._watermark = 0
+
+    def __repr__(self) -> str:
+        state = "open" if self._executor is not None else "closed"
+        return f"SQLiteStore({self.path!r}, {state})"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._executor is not None:
+            raise ClientStateError(f"{self!r} is already open")
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="smspartner-watch-sqlite")
+        self._cursor = 0
+        self._taken.clear()
+        self._positions.clear()
+        self._acked.clear()
+        try:
+            self._watermark = await self._run(self._open)
+        except BaseException:
+            executor, self._executor = self._executor, None
+            executor.shutdown(wait=False)
+            self._thread = None
+            raise
+
+    async def close(self) -> None:
+        executor = self._executor
+        if executor is None:
+            return
+        try:
+            await self._run(self._close, self._watermark)
+        finally:
+            self._executor = None
+            executor.shutdown(wait=False)
+            # The thread ends as soon as it sees the shutdown. A thread's end cannot be
+            # awaited, and joining it would block the loop: look again until it is gone.
+            while self._thread is not None and self._thread.is_alive():  # noqa: ASYNC110
+                await asyncio.sleep(0.001)
+            self._thread = None
+
+    # -- pairs -------------------------------------------------------------------------
+
+    async def add(self, pairs: Sequence[NewPair]) -> int:
+        return await self._run(self._add, pairs)
+
+    async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
+        return await self._run(self._claim, now, limit)
+
+    async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
+        await self._run(self._commit, updates, changes, self._watermark)
+
+    async def next_due(self) -> float | None:
+        return await self._run(self._next_due)
+
+    async def prune(self, *, settled_before: float) -> int:
+        return await self._run(self._prune, settled_before)
+
+    # -- changes -----------------------------------------------------------------------
+
+    async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
+        rows = await self._run(self._take, self._cursor, limit, self._watermark)
+        changes: list[StatusChange] = []
+        for position, change in rows:
+            self._taken.append(position)
+            self._positions[change.id] = position
+            changes.append(change)
+        if rows:
+            self._cursor = rows[-1][0]
+        return changes
+
+    async def ack(self, change_ids: Sequence[str]) -> None:
+        # On the event loop, with no I/O, when acknowledgements come in order (the watcher's
+        # way): see the module docstring.
+        positions, acked, taken = self._positions, self._acked, self._taken
+        now_acked: list[int] = []
+        for cid in change_ids:
+            position = positions.pop(cid, None)
+            if position is not None:
+                acked.add(position)
+                now_acked.append(position)
+        mark = self._watermark
+        while taken and taken[0] in acked:
+            mark = taken.popleft()
+            acked.discard(mark)
+        if mark != self._watermark and self._marks is not None:
+            self._watermark = mark
+            _MARK.pack_into(self._marks, 0, mark, mark ^ _MARK_CHECK)
+        ahead = [position for position in now_acked if position in acked]
+        if ahead:
+            # Acknowledged before an earlier change: past the watermark, so a transaction.
+            await self._run(self._forget, ahead)
+
+    # -- the worker thread ---------------------------------------------------------------
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise ClientStateError(f"{self!r} is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> int:
+        self._thread = threading.current_thread()
+        self._fd, self._marks = _lock_and_map(self.path + "-acks")
+        try:
+            db = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute(f"PRAGMA synchronous = {self._synchronous}")
+                db.execute("PRAGMA cache_size = -16000")  # KiB: a bound, not a need
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, _SCHEMA_VERSION):
+                    raise ClientStateError(
+                        f"{self.path!r} holds watch state of a newer version ({version})"
+                    )
+                db.executescript(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+                kept = db.execute("SELECT value FROM meta WHERE key = 'last_position'").fetchone()
+                highest = db.execute("SELECT max(pos) FROM changes").fetchone()[0]
+                last = max(kept[0] if kept else 0, highest or 0)
+                mark, check = _MARK.unpack_from(self._marks, 0)
+                mark = mark if mark ^ check == _MARK_CHECK and mark > 0 else 0
+                mark = min(mark, last)  # never ahead of what the database holds
+                _MARK.pack_into(self._marks, 0, mark, mark ^ _MARK_CHECK)
+                db.execute("DELETE FROM changes WHERE pos <= ?", (mark,))
+            except BaseException:
+                db.close()
+                raise
+        except BaseException:
+            self._unmap()
+            raise
+        self._db = db
+        self._held = set()
+        self._last = last
+        return int(mark)
+
+    def _close(self, watermark: int) -> None:
+        db, self._db = self._db, None
+        try:
+            if db is not None:
+                db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
+                db.close()
+        finally:
+            self._held = set()
+            self._unmap()
+
+    def _unmap(self) -> None:
+        if self._marks is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self._marks.flush()
+            self._marks.close()
+            self._marks = None
+        if self._fd >= 0:
+            os.close(self._fd)  # releases the lock
+            self._fd = -1
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise ClientStateError(f"{self!r} is not open")
+        return self._db
+
+    def _add(self, pairs: Sequence[NewPair]) -> int:
+        db = self._conn()
+        with _transaction(db):
+            before = db.total_changes
+            db.executemany(_ADD, sorted(pairs))  # key order: see _commit
+            return db.total_changes - before
+
+    def _claim(self, now: float, limit: int) -> list[WatchedPair]:
+        held = self._held
+        rows = self._conn().execute(_CLAIM, (now, limit + len(held))).fetchall()
+        claimed: list[WatchedPair] = []
+        status = _STATUS
+        for phone, message_id, index, sent_at, due_at, last, sequence in rows:
+            key = (phone, message_id)
+            if key in held:
+                continue
+            held.add(key)
+            claimed.append(
+                WatchedPair(phone, message_id, index, sent_at, due_at, status[last], sequence)
+            )
+            if len(claimed) == limit:
+                break
+        return claimed
+
+    def _commit(
+        self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange], watermark: int
+    ) -> None:
+        db = self._conn()
+        with _transaction(db):
+            rows = [
+                (u.due_at, u.status, u.sequence, u.settled_at, u.phone_number, u.message_id)
+                for u in updates
+            ]
+            rows.sort(key=_by_key)  # in key order, the B-tree is walked once, not at random
+            db.executemany(_UPDATE, rows)
+            last = self._last
+            if changes:
+                db.executemany(
+                    _APPEND,
+                    [
+                        (
+                            position,
+                            c.phone_number,
+                            c.message_id,
+                            c.index,
+                            c.status,
+                            c.previous,
+                            c.settled,
+                            c.reason,
+                            c.sequence,
+                            c.checked_at,
+                            None if c.date is None else c.date.timestamp(),
+                            c.code,
+                            c.message,
+                        )
+                        for position, c in enumerate(changes, last + 1)
+                    ],
+                )
+                db.execute(_LAST, (last + len(changes),))
+            db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
+        self._last = last + len(changes)
+        held = self._held
+        for u in updates:
+            held.discard((u.phone_number, u.message_id))
+
+    def _forget(self, positions: list[int]) -> None:
+        db = self._conn()
+        with _transaction(db):
+            db.executemany("DELETE FROM changes WHERE pos = ?", [(p,) for p in positions])
+
+    def _next_due(self) -> float | None:
+        row = self._conn().execute("SELECT min(due_at) FROM pairs WHERE due_at IS NOT NULL")
+        due: float | None = row.fetchone()[0]
+        return due
+
+    def _prune(self, settled_before: float) -> int:
+        db = self._conn()
+        with _transaction(db):
+            cursor = db.execute(
+                "DELETE FROM pairs WHERE due_at IS NULL AND settled_at < ?", (settled_before,)
+            )
+            return cursor.rowcount
+
+    def _take(self, cursor: int, limit: int, watermark: int) -> list[tuple[int, StatusChange]]:
+        db = self._conn()
+        db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
+        rows = db.execute(_TAKE, (cursor, limit)).fetchall()
+        status, reason = _STATUS, _REASON
+        return [
+            (
+                position,
+                StatusChange(
+                    index,
+                    phone,
+                    message_id,
+                    status[new],  # type: ignore[arg-type]
+                    status[previous],
+                    bool(settled),
+                    reason[why],
+                    sequence,
+                    checked_at,
+                    None if date is None else datetime.fromtimestamp(date, UTC),
+                    code,
+                    message,
+                ),
+            )
+            for (
+                position,
+                index,
+                phone,
+                message_id,
+                new,
+                previous,
+                settled,
+                why,
+                sequence,
+                checked_at,
+                date,
+                code,
+                message,
+            ) in rows
+        ]
+
+
+def _by_key(row: tuple[Any, ...]) -> tuple[str, int]:
+    return row[4], row[5]
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _lock_and_map(path: str) -> tuple[int, mmap.mmap]:
+    """Open, lock (exclusively, or fail) and map the companion file."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _lock(fd, path)
+        if os.fstat(fd).st_size < _MARK.size:
+            os.ftruncate(fd, _MARK.size)
+        return fd, mmap.mmap(fd, _MARK.size)
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _lock(fd: int, path: str) -> None:
+    try:
+        if sys.platform == "win32":  # pragma: no cover - not run on the CI's Linux
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise ClientStateError(f"{path!r} is in use by another watch store") from None

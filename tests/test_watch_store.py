@@ -1,0 +1,339 @@
+"""The `WatchStore` contract, checked on both stores; then what only SQLite promises.
+
+These are the rules another store (Redis, Postgres) has to keep: known pairs keep
+their state, claims are held until committed (or the store is opened again), a
+commit is all or nothing, the outbox keeps commit order, and an acknowledged
+change never comes back while an unacknowledged one always does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mmap
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smspartner_async import ClientStateError, DeliveryStatus, InvalidInputError
+from smspartner_async.watch import (
+    MemoryStore,
+    NewPair,
+    PairUpdate,
+    SettleReason,
+    SQLiteStore,
+    StatusChange,
+    WatchStore,
+)
+
+W, D = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
+
+
+def pair(n: int, due: float = 10.0, position: int | None = None) -> NewPair:
+    return NewPair(f"+336{n:08d}", n, n if position is None else position, 0.0, due)
+
+
+def change(n: int, sequence: int = 1, status: DeliveryStatus = W) -> StatusChange:
+    settled = status.is_final
+    return StatusChange(
+        n,
+        f"+336{n:08d}",
+        n,
+        status,
+        None if sequence == 1 else W,
+        settled,
+        SettleReason.FINAL if settled else None,
+        sequence,
+        100.0 + n,
+    )
+
+
+def keep(n: int, due: float, status: DeliveryStatus | None = W, sequence: int = 1) -> PairUpdate:
+    return PairUpdate(f"+336{n:08d}", n, due, status, sequence, None)
+
+
+def settle(n: int, at: float = 50.0, status: DeliveryStatus = D) -> PairUpdate:
+    return PairUpdate(f"+336{n:08d}", n, None, status, 1, at)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[WatchStore]:
+    made: WatchStore = (
+        MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
+    )
+    await made.open()
+    yield made
+    await made.close()
+
+
+async def reopen(store: WatchStore) -> None:
+    await store.close()
+    await store.open()
+
+
+async def claim(store: WatchStore, now: float = 100.0, limit: int = 100) -> list[int]:
+    return [p.message_id for p in await store.claim(now=now, limit=limit, lease=60.0)]
+
+
+async def take(store: WatchStore, limit: int = 100) -> list[str]:
+    return [c.id for c in await store.take_changes(now=0.0, limit=limit, lease=60.0)]
+
+
+def test_both_stores_are_watch_stores(tmp_path: Path) -> None:
+    assert isinstance(MemoryStore(), WatchStore)
+    assert isinstance(SQLiteStore(tmp_path / "x.db"), WatchStore)
+
+
+async def test_known_pairs_keep_their_state(store: WatchStore) -> None:
+    assert await store.add([pair(1), pair(2), pair(1, position=9)]) == 2  # a repeat in a batch
+    assert await store.add([pair(2, due=1.0, position=7), pair(3)]) == 1
+    claimed = {p.message_id: p for p in await store.claim(now=100.0, limit=10, lease=60.0)}
+    assert sorted(claimed) == [1, 2, 3]
+    assert (claimed[1].position, claimed[2].position, claimed[2].due_at) == (1, 2, 10.0)
+    await store.commit([settle(1), keep(2, 500.0), keep(3, 500.0)], [])
+    assert await store.add([pair(1)]) == 0  # settled: not watched again
+    assert await claim(store, now=1000.0) == [2, 3]
+
+
+async def test_claims_come_due_first_and_are_held_until_committed(store: WatchStore) -> None:
+    await store.add([pair(1, due=30.0), pair(2, due=10.0), pair(3, due=20.0), pair(4, due=500.0)])
+    assert await store.next_due() == 10.0
+    assert await claim(store, now=25.0, limit=1) == [2]
+    assert await claim(store, now=25.0) == [3]  # 2 is held; 1 and 4 are not due
+    assert await store.next_due() == 10.0  # held pairs are still pending
+    assert await claim(store, now=25.0) == []
+    await store.commit([keep(2, 40.0, sequence=0)], [])
+    assert await claim(store, now=45.0) == [1, 2]
+    claimed = await store.claim(now=1000.0, limit=10, lease=60.0)
+    assert [(p.message_id, p.status, p.sequence) for p in claimed] == [(4, None, 0)]
+
+
+async def test_opening_again_releases_what_was_held(store: WatchStore) -> None:
+    await store.add([pair(1), pair(2)])
+    assert await claim(store) == [1, 2]
+    await store.commit([settle(1)], [change(1, status=D)])
+    await reopen(store)  # the owner died mid-round: pair 2 comes back as it was
+    claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert [(p.message_id, p.due_at, p.status) for p in claimed] == [(2, 10.0, None)]
+
+
+async def test_commit_applies_state_and_appends_changes_in_order(store: WatchStore) -> None:
+    await store.add([pair(n) for n in range(1, 5)])
+    await claim(store)
+    await store.commit(
+        [keep(1, 200.0), settle(2), keep(3, 200.0, status=None, sequence=0), keep(4, 150.0)],
+        [change(1), change(2, status=D), change(4)],
+    )
+    assert await store.next_due() == 150.0
+    assert await store.prune(settled_before=49.0) == 0
+    claimed = await store.claim(now=300.0, limit=10, lease=60.0)
+    assert [(p.message_id, p.status, p.sequence) for p in claimed] == [
+        (4, W, 1),
+        (1, W, 1),
+        (3, None, 0),
+    ]
+    assert await take(store) == ["+33600000001:1:1", "+33600000002:2:1", "+33600000004:4:1"]
+    await store.commit([settle(n) for n in (1, 3, 4)], [])
+    assert await store.next_due() is None
+
+
+async def test_the_outbox_hands_out_each_change_until_acknowledged(store: WatchStore) -> None:
+    await store.add([pair(n) for n in range(1, 6)])
+    await claim(store)
+    await store.commit([], [change(n) for n in range(1, 6)])
+    first = await store.take_changes(now=0.0, limit=2, lease=60.0)
+    assert [c.message_id for c in first] == [1, 2]
+    assert first[0] == change(1)  # the change comes back whole
+    assert await take(store, limit=2) == ["+33600000003:3:1", "+33600000004:4:1"]  # 1, 2 held
+    await store.ack([first[0].id, "not-an-id"])
+    await store.ack(["+33600000003:3:1"])  # out of order: 2 is not acknowledged yet
+    await reopen(store)
+    assert await take(store) == [f"+33600000{n:03d}:{n}:1" for n in (2, 4, 5)]
+    await store.ack([f"+33600000{n:03d}:{n}:1" for n in (2, 4, 5)])
+    await reopen(store)
+    assert await take(store) == []
+
+
+async def test_prune_forgets_pairs_settled_long_ago(store: WatchStore) -> None:
+    await store.add([pair(1), pair(2), pair(3)])
+    await claim(store)
+    await store.commit([settle(1, at=10.0), settle(2, at=20.0), keep(3, 30.0)], [])
+    assert await store.prune(settled_before=15.0) == 1
+    assert await store.add([pair(1), pair(2), pair(3)]) == 1  # 1 is new again; 2 and 3 known
+
+
+# -- SQLite only ------------------------------------------------------------------------------
+
+
+async def test_sqlite_keeps_everything_across_a_new_store_object(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "s.db")
+    await first.open()
+    await first.add([pair(1), pair(2)])
+    await claim(first)
+    await first.commit([keep(1, 77.0), settle(2)], [change(1), change(2, status=D)])
+    assert await take(first, limit=1) == ["+33600000001:1:1"]
+    await first.ack(["+33600000001:1:1"])
+    await first.close()
+    second = SQLiteStore(tmp_path / "s.db")
+    await second.open()
+    try:
+        assert await take(second) == ["+33600000002:2:1"]  # acknowledged ones are gone
+        claimed = await second.claim(now=100.0, limit=10, lease=60.0)
+        assert [(p.message_id, p.due_at, p.status, p.sequence) for p in claimed] == [
+            (1, 77.0, W, 1)
+        ]
+        assert await second.add([pair(2)]) == 0
+    finally:
+        await second.close()
+
+
+async def test_sqlite_file_has_one_owner(tmp_path: Path) -> None:
+    first, second = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
+    await first.open()
+    try:
+        with pytest.raises(ClientStateError, match="in use"):
+            await second.open()
+    finally:
+        await first.close()
+    await second.open()  # free again once the owner closed it
+    await second.close()
+    with pytest.raises(InvalidInputError):
+        SQLiteStore(":memory:")
+
+
+async def test_sqlite_never_runs_on_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: set[str] = set()
+
+    class Recording(sqlite3.Connection):
+        def execute(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+            threads.add(threading.current_thread().name)
+            return super().execute(*args, **kwargs)
+
+        def executemany(self, *args: Any, **kwargs: Any) -> sqlite3.Cursor:
+            threads.add(threading.current_thread().name)
+            return super().executemany(*args, **kwargs)
+
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(
+        sqlite3, "connect", lambda *a, **k: real_connect(*a, factory=Recording, **k)
+    )
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.open()
+    await store.add([pair(1)])
+    await claim(store)
+    await store.commit([keep(1, 5.0)], [change(1)])
+    await take(store)
+    await store.ack(["+33600000001:1:1"])
+    await store.next_due()
+    await store.prune(settled_before=0.0)
+    await store.close()
+    assert threads and all(name.startswith("smspartner-watch-sqlite") for name in threads)
+    assert threading.current_thread().name not in threads
+
+
+async def test_sqlite_commit_is_all_or_nothing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.add([pair(1), pair(2)])
+        await claim(store)
+        broken = StatusChange(2, "+33600000002", 2, object(), None, False, None, 1, 1.0)  # type: ignore[arg-type]
+        with pytest.raises(sqlite3.Error):
+            await store.commit([settle(1), keep(2, 20.0)], [change(1, status=D), broken])
+        await reopen(store)
+        claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+        assert [(p.message_id, p.due_at, p.status) for p in claimed] == [
+            (1, 10.0, None),
+            (2, 10.0, None),
+        ]
+        assert await take(store) == []
+    finally:
+        await store.close()
+
+
+async def test_sqlite_acknowledgements_survive_without_a_close(tmp_path: Path) -> None:
+    """What SIGKILL leaves behind: acknowledgements made, no close, no final transaction."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    await store.open()
+    await store.add([pair(n) for n in range(1, 4)])
+    await claim(store)
+    await store.commit([], [change(n) for n in range(1, 4)])
+    await take(store)
+    await store.ack(["+33600000001:1:1", "+33600000002:2:1"])
+    # Simulate the kill: drop the store's lock and handles without its close.
+    assert store._executor is not None
+    store._executor.submit(store._unmap).result()
+    other = SQLiteStore(path)
+    await other.open()
+    try:
+        assert await take(other) == ["+33600000003:3:1"]
+    finally:
+        await other.close()
+        store._executor.shutdown()
+
+
+def write_marks(path: str, mark: int, check: int) -> None:
+    with open(path, "r+b") as f, mmap.mmap(f.fileno(), 16) as marks:
+        marks[:16] = mark.to_bytes(8, "little") + check.to_bytes(8, "little")
+
+
+async def test_sqlite_watermark_never_runs_ahead_of_the_database(tmp_path: Path) -> None:
+    """A watermark past the last change the database holds (the database lost its last
+    commits in a power cut, the companion file did not) is pulled back: the changes found
+    again get the positions the lost ones had, and must not be taken for reported."""
+    path = tmp_path / "s.db"
+    store = SQLiteStore(path)
+    await store.open()
+    await store.add([pair(1), pair(2)])
+    await claim(store)
+    await store.commit([keep(1, 5.0)], [change(1)])
+    await store.close()
+    write_marks(f"{path}-acks", 1000, 1000 ^ 0x5D5AC0FFEE15600D)
+    await store.open()
+    try:
+        assert await take(store) == []  # position 1 is below the watermark: reported
+        await store.commit([keep(2, 5.0)], [change(2)])  # position 2, which was "acked"
+        assert await take(store) == ["+33600000002:2:1"]
+    finally:
+        await store.close()
+    write_marks(f"{path}-acks", 2, 1234)  # torn or foreign: nothing counts as acknowledged
+    await store.open()
+    try:
+        assert await take(store) == ["+33600000002:2:1"]
+    finally:
+        await store.close()
+
+
+async def test_sqlite_store_refuses_use_when_closed(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    with pytest.raises(ClientStateError):
+        await store.add([pair(1)])
+    await store.open()
+    with pytest.raises(ClientStateError):
+        await store.open()
+    await store.close()
+    await store.close()  # twice is fine
+    assert "closed" in repr(store)
+
+
+async def test_memory_store_operations_do_not_suspend() -> None:
+    """Atomic by construction: nothing else runs in the middle of a memory store call."""
+    store = MemoryStore()
+    loop_ran = False
+
+    async def other() -> None:
+        nonlocal loop_ran
+        loop_ran = True
+
+    task = asyncio.create_task(other())
+    await store.add([pair(n) for n in range(1000)])
+    await store.claim(now=100.0, limit=1000, lease=1.0)
+    await store.commit([settle(n) for n in range(1000)], [change(n) for n in range(1000)])
+    assert not loop_ran
+    await task
