@@ -16,7 +16,7 @@ def group(name: str) -> list[str]:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    session.install("-e", ".[aiohttp,cli,sandbox]", *group("test"))
+    session.install("-e", ".[aiohttp,cli,redis,sandbox]", *group("test"))
     session.run("pytest", *session.posargs)
 
 
@@ -29,7 +29,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    session.install("-e", ".[aiohttp,cli,sandbox]", *group("typing"))
+    session.install("-e", ".[aiohttp,cli,redis,sandbox]", *group("typing"))
     session.run("mypy", "smspartner_async", "examples", "tests/typing_api.py")
 
 

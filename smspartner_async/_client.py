@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import hashlib
 import os
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -28,7 +29,7 @@ from ._errors import (
     InvalidInputError,
     ResponseFormatError,
 )
-from ._flow import FlowControl
+from ._flow import FlowBackend, FlowControl, LocalFlow
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
 from ._options import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, ClientOptions
 from ._paging import iter_tag_pages
@@ -38,6 +39,9 @@ from ._structure import make_converter
 from ._transports import TRANSPORTS, TransportName, make_http_client
 from ._validate import DEFAULT_REGION, Pairs, normalize_message_id, normalize_phone
 from ._wire.endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG, ResponseFormat
+
+if TYPE_CHECKING:
+    from .watch import StatusChange
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_API_KEY", "ENV_BASE_URL", "SMSPartnerClient"]
 
@@ -59,6 +63,7 @@ class _Lifecycle:
     """Open/closed and the event loop, shared by a client and its `with_options` views."""
 
     owns_http: bool
+    owns_backend: bool = False
     state: _State = _State.UNOPENED
     loop: asyncio.AbstractEventLoop | None = None
 
@@ -90,7 +95,11 @@ class SMSPartnerClient:
         retry: When and how long to wait before trying again (`RetryPolicy`).
         deadline: Seconds for one API call from its first send, every retry
             included (`APITimeoutError`); None for no deadline.
-        max_requests_per_second: A rate limit for the whole client; None for none.
+        max_requests_per_second: A rate limit for the whole client (for every process
+            sharing `shared_limits`); None for none.
+        shared_limits: Share the rate limit and the 429 pause with every process using
+            the same key: a `redis://` URL (extra `redis`), or a `FlowBackend` you
+            built. None keeps them in this process.
         default_region: The region national phone numbers are read in (`"FR"`).
         fail_fast: Raise the first failed call of a batch instead of returning
             its pairs as failed results.
@@ -126,6 +135,7 @@ class SMSPartnerClient:
         retry: RetryPolicy | None = None,
         deadline: float | None = 120.0,
         max_requests_per_second: float | None = None,
+        shared_limits: str | FlowBackend | None = None,
         default_region: str = DEFAULT_REGION,
         fail_fast: bool = False,
         max_pages: int = 10_000,
@@ -159,10 +169,10 @@ class SMSPartnerClient:
             raise InvalidInputError("max_concurrency must be at least 1", value=max_concurrency)
         if transport not in TRANSPORTS:
             raise InvalidInputError(f"transport must be one of {TRANSPORTS}", value=transport)
-        try:
-            flow = FlowControl(max_concurrency, max_requests_per_second)
-        except ValueError as exc:
-            raise InvalidInputError(str(exc), value=max_requests_per_second) from None
+        backend = _flow_backend(
+            shared_limits, key.strip(), options.base_url, max_requests_per_second
+        )
+        flow = FlowControl(max_concurrency, backend)
         install_log_filter()
         owns_http = http_client is None
         if http_client is None:
@@ -173,7 +183,7 @@ class SMSPartnerClient:
             )
         self._shared = Shared(http_client, flow, SecretStr(key.strip()), on_request=on_request)
         self._caller = Caller(self._shared, options)
-        self._life = _Lifecycle(owns_http)
+        self._life = _Lifecycle(owns_http, owns_backend=not isinstance(shared_limits, FlowBackend))
 
     def with_options(
         self,
@@ -255,6 +265,8 @@ class SMSPartnerClient:
         if self._life.state is _State.CLOSED:
             return
         self._life.state = _State.CLOSED
+        if self._life.owns_backend:
+            await self._shared.flow.backend.aclose()
         if self._life.owns_http:
             await self._shared.http.aclose()
 
@@ -371,6 +383,16 @@ class SMSPartnerClient:
             async for result in stream:
                 yield result
 
+    def watch(self, pairs: Pairs, **options: Any) -> AsyncGenerator[StatusChange, None]:
+        """Status changes of `pairs` until every one has settled (final status, the API's
+        lasting answer, or 48 hours): `smspartner_async.watch.watch` on this client, whose
+        keyword arguments (`sent_at`, `schedule`, `store`, `clock`, `sleep`, `on_round`)
+        it takes. Use `smspartner_async.watch.Watcher` for a service that keeps sending.
+        """
+        from .watch import watch  # the watch package builds on this module
+
+        return watch(self, pairs, **options)
+
     # -- tags ------------------------------------------------------------------
 
     async def iter_tag_pages(self, tag: str) -> AsyncGenerator[TagPage, None]:
@@ -427,6 +449,35 @@ class SMSPartnerClient:
         # Twice as many chunk tasks as request slots: while one answer is parsed, the next
         # chunk's request is already waiting for the slot, and goes out first.
         return 2 * self._shared.flow.max_concurrency
+
+
+def _flow_backend(
+    shared: str | FlowBackend | None, key: str, base_url: str, rate: float | None
+) -> FlowBackend:
+    if isinstance(shared, FlowBackend):
+        return shared
+    if rate is not None and (
+        not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0
+    ):
+        raise InvalidInputError("max_requests_per_second must be a positive number", value=rate)
+    if shared is None:
+        try:
+            return LocalFlow(rate)
+        except ValueError as exc:
+            raise InvalidInputError(str(exc), value=rate) from None
+    if not isinstance(shared, str) or not shared.startswith(("redis://", "rediss://", "unix://")):
+        raise InvalidInputError(
+            "shared_limits must be a redis:// URL or a FlowBackend", value=shared
+        )
+    try:
+        from .contrib.redis import RedisFlow
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "shared_limits needs redis: pip install 'smspartner-async[redis]'"
+        ) from exc
+    # Processes share limits per key and API, named by a digest: the key never reaches Redis.
+    scope = hashlib.sha256(f"{base_url}\0{key}".encode()).hexdigest()[:32]
+    return RedisFlow.from_url(shared, scope=scope, max_requests_per_second=rate)
 
 
 def _with_max_retries(policy: RetryPolicy, max_retries: int | None) -> RetryPolicy:

@@ -5,12 +5,17 @@ Three things, shared by a client and every view `with_options` makes of it:
   sized to match, so no request ever waits for a connection: no `PoolTimeout`);
 - the pause: a 429 with `Retry-After` stops every request until then, and the
   wait holds no slot;
-- the rate limit: at most `max_requests_per_second` request starts, evenly
-  spaced, booked once a slot is held so that slots freed together cannot burst.
+- the rate limit: at most `max_requests_per_second` request starts, booked once
+  a slot is held so that slots freed together cannot burst.
+
+The pause and the rate limit live in a `FlowBackend`: `LocalFlow` for one
+process (the default), or one shared by every process using the same key (the
+Redis backend in `smspartner_async.contrib.redis`). Slots stay per process:
+they size this process's pool.
 
 Why not stamina, tenacity or aiolimiter: a wait here depends on the whole
 client (one pause for all, slots, an even schedule), not on one attempt, and the
-three fit in this page.
+local backend fits in this page.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import heapq
 import math
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol, runtime_checkable
 
-__all__ = ["FlowControl", "PauseGate", "RateLimiter"]
+__all__ = ["FlowBackend", "FlowControl", "LocalFlow", "PauseGate", "RateLimiter"]
 
 
 class PauseGate:
@@ -89,31 +95,83 @@ class RateLimiter:
             heapq.heappush(self._given_back, start)
 
 
-class FlowControl:
-    """The slots, the pause and the rate limit of one client."""
+@runtime_checkable
+class FlowBackend(Protocol):
+    """The pause and the rate limit, for one process or for every process sharing a key.
 
-    def __init__(self, max_concurrency: int, max_requests_per_second: float | None) -> None:
-        self.max_concurrency = max_concurrency
-        self.slots = asyncio.Semaphore(max_concurrency)
+    A backend is bound to one client (one API key); `pause` is synchronous
+    because the call layer must stop this process at once, while sharing the
+    pause with other processes may take a round trip.
+    """
+
+    async def wait_paused(self) -> None:
+        """Return once no pause is running (holding no concurrency slot meanwhile)."""
+        ...
+
+    def paused(self) -> bool:
+        """Whether a pause known to this process is running now."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """Stop every request for `seconds` (a 429's `Retry-After`)."""
+        ...
+
+    async def acquire(self) -> None:
+        """Wait for a rate-limit start; called with a concurrency slot held."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the backend holds (connections, tasks)."""
+        ...
+
+
+class LocalFlow:
+    """The pause and the rate limit of one process."""
+
+    def __init__(self, max_requests_per_second: float | None = None) -> None:
         self.gate = PauseGate()
         self.limiter = RateLimiter(max_requests_per_second) if max_requests_per_second else None
+
+    async def wait_paused(self) -> None:
+        await self.gate.wait()
+
+    def paused(self) -> bool:
+        return self.gate.remaining() > 0
+
+    def pause(self, seconds: float) -> None:
+        self.gate.pause(seconds)
+
+    async def acquire(self) -> None:
+        if self.limiter is not None:
+            await self.limiter.acquire()
+
+    async def aclose(self) -> None:
+        return None
+
+
+class FlowControl:
+    """The concurrency slots of one client, and its backend's pause and rate limit."""
+
+    def __init__(self, max_concurrency: int, backend: FlowBackend) -> None:
+        self.max_concurrency = max_concurrency
+        self.slots = asyncio.Semaphore(max_concurrency)
+        self.backend = backend
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
         """Held while one request is in flight; entered once the pause is over."""
         while True:
-            await self.gate.wait()
+            await self.backend.wait_paused()
             async with self.slots:
-                if self.gate.remaining() > 0:
+                if self.backend.paused():
                     continue  # a 429 arrived while we queued for the slot
-                if self.limiter is not None:
-                    await self.limiter.acquire()
+                await self.backend.acquire()
                 yield
                 return
 
     def pause(self, seconds: float) -> None:
         """Stop every request of the client for `seconds` (a 429's `Retry-After`)."""
-        self.gate.pause(seconds)
+        self.backend.pause(seconds)
 
     def busy(self) -> bool:
         """Whether a request is waiting for a slot right now."""

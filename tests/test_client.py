@@ -65,6 +65,8 @@ def test_base_url_from_environment(monkeypatch):
         ({"base_url": "api.smspartner.fr"}, "base_url"),
         ({"max_retries": -1}, "max_retries"),
         ({"timeout": -3}, "timeout"),
+        ({"shared_limits": "http://localhost:6379"}, "shared_limits"),
+        ({"max_requests_per_second": "10"}, "max_requests_per_second"),
     ],
 )
 def test_bad_options_are_invalid_input_naming_the_option(options, named):

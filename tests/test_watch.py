@@ -368,3 +368,16 @@ async def test_faults_during_a_watch_do_not_change_its_outcome() -> None:
     assert sum(injected.values()) - 40 > 20 and len(injected) >= 5  # 40 scripted, then random
     assert rounds[0].failed == rounds[0].asked == 3_000  # the outage, then recovered
     assert outcome(changes) == oracle(sandbox, list(sandbox.data.sample_pairs(3_000)))
+
+
+async def test_client_watch_is_the_watch_function_on_that_client() -> None:
+    from smspartner_async.sandbox import Sandbox
+    from smspartner_async.testing import sandbox_client
+    from smspartner_async.watch import SettleReason
+
+    sandbox = Sandbox(seed=4, api_key=None, clock=lambda: 10**9)  # every status long settled
+    pairs = [p for p in sandbox.data.sample_pairs(50) if sandbox.data.status_of(*p)][:10]
+    async with sandbox_client(sandbox) as client:
+        changes = [c async for c in client.watch(pairs)]
+    assert sorted(c.index for c in changes if c.settled) == list(range(len(pairs)))
+    assert all(c.reason is SettleReason.FINAL for c in changes if c.settled)
