@@ -265,13 +265,17 @@ def test_a_bad_scope_is_invalid_input(scope: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("rate", "spacing_us"), [(10, 100_000), (3, 333_334), (0.5, 2_000_000), (1500, 667)]
+    ("rate", "spacing_us", "burst"),
+    [(10, 100_000, 1), (3, 333_334, 1), (0.5, 2_000_000, 1), (1000, 1000, 1), (1500, 667, 2)],
 )
-def test_rates_become_even_spacing_never_faster(rate: float, spacing_us: int) -> None:
+def test_rates_become_even_spacing_never_faster(rate: float, spacing_us: int, burst: int) -> None:
     limit = gcra_rate(rate)
-    assert limit.burst == 1  # no starts saved up while idle, like the in-process limiter
     assert limit.interval * 1000 // limit.limit == spacing_us
     assert 1_000_000 / spacing_us <= rate
+    # No starts saved up while idle (like the in-process limiter), beyond what one millisecond
+    # holds: the limiter's clock counts milliseconds, so 1500/s needs 2 starts in one.
+    assert limit.burst == burst
+    assert (limit.burst - 1) * spacing_us < 1000
 
 
 async def test_the_client_builds_and_closes_a_redis_flow_from_a_url() -> None:
