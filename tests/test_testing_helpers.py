@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import pytest
+
 from smspartner_async import DeliveryStatus, SMSPartnerClient
 from smspartner_async.sandbox import Sandbox
-from smspartner_async.testing import sandbox_client
+from smspartner_async.testing import FastClock, sandbox_client
 
 
 async def test_sandbox_client_answers_from_the_sandbox_data():
@@ -35,3 +40,21 @@ async def test_fixtures(smspartner_client: SMSPartnerClient, smspartner_sandbox:
     )
     assert result.recipients
     assert smspartner_sandbox.stats.total == 1
+
+
+async def test_fast_clock_runs_and_sleeps_speed_times_faster():
+    clock = FastClock(3600, start=1_000.0)
+    wall, first = time.monotonic(), clock()
+    assert 1_000.0 <= first < 1_000.0 + 3600 * 0.5
+    await clock.sleep(360)  # a tenth of a second of real time
+    spent = time.monotonic() - wall
+    assert 0.09 <= spent < 1.0
+    assert clock() - first == pytest.approx(spent * 3600, rel=0.05, abs=36)
+    await asyncio.wait_for(clock.sleep(-5), 0.5)  # the past: no wait
+    assert "speed=3600" in repr(clock)
+
+
+def test_fast_clock_refuses_a_speed_that_is_not_positive():
+    for speed in (0, -1, True, "fast"):
+        with pytest.raises(ValueError, match="speed must be a positive number"):
+            FastClock(speed)  # type: ignore[arg-type]

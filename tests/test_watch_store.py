@@ -190,6 +190,21 @@ async def test_sqlite_keeps_everything_across_a_new_store_object(tmp_path: Path)
         await second.close()
 
 
+async def test_sqlite_counts_pairs_by_state_and_last_status(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.db")
+    await store.open()
+    try:
+        await store.add([pair(1), pair(2), pair(3)])
+        await claim(store)
+        await store.commit([keep(1, 77.0), settle(2)], [change(1), change(2, status=D)])
+        counts = await store.counts()  # 3 is held: still pending, never answered
+        assert counts.pending == {W: 1, None: 1}
+        assert counts.settled == {D: 1}
+        assert (counts.total_pending, counts.total_settled) == (2, 1)
+    finally:
+        await store.close()
+
+
 async def test_sqlite_file_has_one_owner(tmp_path: Path) -> None:
     first, second = SQLiteStore(tmp_path / "s.db"), SQLiteStore(tmp_path / "s.db")
     await first.open()

@@ -1,9 +1,6 @@
 """`check`: many pairs from a file, every row checked, results streamed to a file.
 
-By default the input is read twice: once to check every row, so that one run
-reports all the bad ones and nothing is sent or written when there are any;
-then to send. With --skip-bad-rows it is read once, bad rows reported as they
-come. Either way the input is streamed, never held in memory.
+How the input is read (and its bad rows refused or skipped) is `_input`'s.
 """
 
 from __future__ import annotations
@@ -24,50 +21,18 @@ from .. import (
     ResponseFormatError,
     ServerError,
 )
+from ._input import InputSpec, checked_pairs
 from ._io import RESULT_FIELDS, RESULT_TABLE_FIELDS, InOrder, OutputFormat, open_output, result_row
-from ._options import output_options, with_settings
-from ._read import InputFormat, InputProblem, OnBadRow, PairReader, rereadable
+from ._options import input_options, output_options, with_settings
+from ._read import InputFormat, PairReader
 from ._report import BadRows, Summary, progress_bar, stderr_is_terminal
-from ._session import EXIT_CODES, Settings, UsageProblem, open_client, run, usage_errors
+from ._session import EXIT_CODES, Settings, open_client, run
 
 __all__ = ["check"]
 
 
-def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
-    if len(value) != 1 or value in '"\r\n':
-        raise click.BadParameter("must be one character (not a quote or a newline), or 'tab'")
-    return value
-
-
 @click.command(epilog=EXIT_CODES)
-@click.argument(
-    "input_file",
-    metavar="[INPUT]",
-    type=click.File("r", encoding="utf-8-sig"),
-    default="-",
-    required=False,
-)
-@click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto")
-@click.option("--phone-column", help="Default: phone_number or phoneNumber.")
-@click.option("--id-column", help="Default: message_id or messageId.")
-@click.option(
-    "--delimiter",
-    callback=_delimiter,
-    help="Between CSV cells: one character, or 'tab'. Default: , ; tab or | from the header.",
-)
-@click.option(
-    "--skip-bad-rows",
-    is_flag=True,
-    help="Check the good rows; report, count and leave out the bad ones.",
-)
-@click.option(
-    "--rejects",
-    type=click.File("w", encoding="utf-8", lazy=False),
-    help="Report bad rows to this CSV file (line, reason) rather than stderr.",
-)
+@input_options
 @click.option("--ordered", is_flag=True, help="Write rows in input order, not as answers come.")
 @output_options
 @with_settings
@@ -95,34 +60,15 @@ def check(
     is written, and the exit code is 2; with --skip-bad-rows the others are
     checked and the bad ones counted in the summary.
     """
-    if input_file.isatty():
-        click.echo("reading pairs from the terminal; end with Ctrl-D", err=True)
     bad_rows = BadRows(rejects)
     summary = Summary(skipped=0 if skip_bad_rows else None)
-
-    def reader(stream: IO[str], on_bad_row: OnBadRow) -> PairReader:
-        return PairReader(
-            stream,
-            on_bad_row=on_bad_row,
-            region=settings.region,
-            input_format=input_format,
-            phone_column=phone_column,
-            id_column=id_column,
-            delimiter=delimiter,
-        )
-
+    spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
     writing = functools.partial(_writing, output, output_format, ordered)
     started = time.perf_counter()
+    with checked_pairs(input_file, spec, bad_rows, skip_bad_rows=skip_bad_rows) as (pairs, total):
+        _send(settings, pairs, summary, writing, total)
     if skip_bad_rows:
-        _send(settings, reader(input_file, bad_rows), summary, writing)
         summary.skipped = bad_rows.count
-    else:
-        with usage_errors(), rereadable(input_file) as source:
-            total = sum(1 for _ in reader(source, bad_rows))
-            if bad_rows.count:
-                raise UsageProblem(_refusal(bad_rows))
-            source.seek(0)
-            _send(settings, reader(source, _changed), summary, writing, total)
     for line in summary.lines():
         click.echo(line, err=True)
     click.echo(f"in {time.perf_counter() - started:.2f} s", err=True)
@@ -170,16 +116,3 @@ def _writing(output: str, output_format: OutputFormat | None, ordered: bool) -> 
             return
         in_order = InOrder(write)
         yield lambda result: in_order.add(result.index, result)
-
-
-def _refusal(bad_rows: BadRows) -> str:
-    count = f"{bad_rows.count} bad row{'s' if bad_rows.count > 1 else ''}"
-    where = f" (listed in {bad_rows.file.name})" if bad_rows.file is not None else ""
-    return (
-        f"{count}{where}; nothing was sent. "
-        "Fix them, or pass --skip-bad-rows to check the other rows."
-    )
-
-
-def _changed(line: int, reason: str) -> None:
-    raise InputProblem(f"line {line}: {reason} (the input changed while it was being read)")

@@ -27,6 +27,7 @@ from ._io import (
 from ._options import output_options, shared_options, with_settings
 from ._report import Summary, format_stats, mismatch, no_color, progress_bar, stderr_is_terminal
 from ._session import EXIT_CODES, Settings, open_client, run
+from ._watch import watch
 
 __all__ = ["cli"]
 
@@ -51,6 +52,7 @@ def cli(ctx: click.Context, /, **shared: Any) -> None:
 
 
 cli.add_command(check)
+cli.add_command(watch)
 
 
 @cli.command()

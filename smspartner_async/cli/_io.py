@@ -10,7 +10,7 @@ import csv
 import heapq
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import PurePath
 from typing import IO, Any, Generic, Literal, Protocol, TypeVar
@@ -20,13 +20,16 @@ import orjson
 from rich.table import Table
 
 from .. import MessageStatus, MultiStatusResult, RecipientStatus
+from ..watch import StatusChange
 from ._report import console
 
 __all__ = [
+    "CHANGE_FIELDS",
     "TABLE_LIMIT",
     "InOrder",
     "OutputFormat",
     "Writer",
+    "change_row",
     "message_row",
     "open_output",
     "recipient_row",
@@ -67,6 +70,22 @@ MESSAGE_FIELDS = (
     "currency",
 )
 
+#: `id` first: it is what a consumer of a watch's output drops repeats by.
+CHANGE_FIELDS = (
+    "id",
+    "index",
+    "phone_number",
+    "message_id",
+    "status",
+    "previous",
+    "settled",
+    "reason",
+    "checked_at",
+    "date",
+    "code",
+    "message",
+)
+
 
 # -- rows ----------------------------------------------------------------------
 
@@ -94,6 +113,23 @@ def result_row(result: MultiStatusResult) -> Row:
     }
 
 
+def change_row(change: StatusChange) -> Row:
+    return {
+        "id": change.id,
+        "index": change.index,
+        "phone_number": change.phone_number,
+        "message_id": change.message_id,
+        "status": change.status.value,
+        "previous": None if change.previous is None else change.previous.value,
+        "settled": change.settled,
+        "reason": None if change.reason is None else change.reason.value,
+        "checked_at": datetime.fromtimestamp(change.checked_at, UTC).isoformat(),
+        "date": _plain(change.date),
+        "code": change.code,
+        "message": change.message,
+    }
+
+
 def recipient_row(recipient: RecipientStatus) -> Row:
     return {
         "phone_number": recipient.phone_number,
@@ -114,16 +150,22 @@ def message_row(status: MessageStatus) -> Row:
 
 class Writer(Protocol):
     def write(self, row: Row) -> None: ...
+    def flush(self) -> None: ...
     def close(self) -> None: ...
 
 
 class _CsvWriter:
-    def __init__(self, stream: IO[str], fields: tuple[str, ...]) -> None:
+    def __init__(self, stream: IO[str], fields: tuple[str, ...], header: bool = True) -> None:
+        self._stream = stream
         self._writer = csv.DictWriter(stream, fields, lineterminator="\n")
-        self._writer.writeheader()
+        if header:
+            self._writer.writeheader()
 
     def write(self, row: Row) -> None:
         self._writer.writerow({k: _csv_cell(v) for k, v in row.items()})
+
+    def flush(self) -> None:
+        self._stream.flush()
 
     def close(self) -> None:
         pass
@@ -142,6 +184,9 @@ class _JsonlWriter:
 
     def write(self, row: Row) -> None:
         self._stream.write(orjson.dumps(row).decode() + "\n")
+
+    def flush(self) -> None:
+        self._stream.flush()
 
     def close(self) -> None:
         pass
@@ -165,6 +210,9 @@ class _TableWriter:
             heapq.heappush(self._heap, entry)
         elif -self._heap[0][0] > order:
             heapq.heapreplace(self._heap, entry)
+
+    def flush(self) -> None:
+        pass  # drawn whole at the end
 
     def close(self) -> None:
         rows = [row for _, _, row in sorted(self._heap, key=lambda e: (-e[0], e[1]))]
@@ -195,9 +243,11 @@ def open_writer(
     output_format: OutputFormat,
     fields: tuple[str, ...],
     table_fields: tuple[str, ...] | None = None,
+    *,
+    header: bool = True,
 ) -> _CsvWriter | _JsonlWriter | _TableWriter:
     if output_format == "csv":
-        return _CsvWriter(stream, fields)
+        return _CsvWriter(stream, fields, header)
     if output_format == "jsonl":
         return _JsonlWriter(stream)
     return _TableWriter(stream, table_fields or fields, TABLE_LIMIT)
@@ -209,20 +259,26 @@ def open_output(
     chosen: OutputFormat | None,
     fields: tuple[str, ...],
     table_fields: tuple[str, ...] | None = None,
+    *,
+    append: bool = False,
 ) -> Iterator[Writer]:
     """A writer to `path` ("-": stdout), its format chosen by `output_format`.
 
     Commands enter this once the client is open, and `check` once its input is
     known good, so that a run refused for bad input or a missing key leaves no
-    file behind, not even a header.
+    file behind, not even a header. With `append` (a resumed watch), rows go
+    after the file's, and a CSV header only into an empty file.
     """
     try:
-        stream = click.open_file(path, "w", encoding="utf-8", lazy=False)
+        stream = click.open_file(path, "a" if append else "w", encoding="utf-8", lazy=False)
     except OSError as exc:
         message = f"cannot write {path!r}: {exc.strerror}"
         raise click.BadParameter(message, param_hint="'-o' / '--output'") from None
     with stream:
-        writer = open_writer(stream, output_format(path, stream, chosen), fields, table_fields)
+        header = not (append and stream.seekable() and stream.tell() > 0)
+        writer = open_writer(
+            stream, output_format(path, stream, chosen), fields, table_fields, header=header
+        )
         yield writer
         writer.close()
 

@@ -20,7 +20,7 @@ from .. import DEFAULT_BASE_URL
 from ._internals import DEFAULT_REGION, ENV_API_KEY, REGIONS
 from ._session import Settings, setup_logging
 
-__all__ = ["output_options", "shared_options", "with_settings"]
+__all__ = ["input_options", "output_options", "shared_options", "with_settings"]
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -127,3 +127,48 @@ def output_options(command: Callable[..., Any]) -> Callable[..., Any]:
         default="-",
         help="Where the rows go (default: stdout).",
     )(command)
+
+
+def _delimiter(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+    if len(value) != 1 or value in '"\r\n':
+        raise click.BadParameter("must be one character (not a quote or a newline), or 'tab'")
+    return value
+
+
+INPUT: tuple[Decorator, ...] = (
+    click.argument(
+        "input_file",
+        metavar="[INPUT]",
+        type=click.File("r", encoding="utf-8-sig"),
+        default="-",
+        required=False,
+    ),
+    click.option("--input-format", type=click.Choice(["auto", "csv", "jsonl"]), default="auto"),
+    click.option("--phone-column", help="Default: phone_number or phoneNumber."),
+    click.option("--id-column", help="Default: message_id or messageId."),
+    click.option(
+        "--delimiter",
+        callback=_delimiter,
+        help="Between CSV cells: one character, or 'tab'. Default: , ; tab or | from the header.",
+    ),
+    click.option(
+        "--skip-bad-rows",
+        is_flag=True,
+        help="Go on with the good rows; report, count and leave out the bad ones.",
+    ),
+    click.option(
+        "--rejects",
+        type=click.File("w", encoding="utf-8", lazy=False),
+        help="Report bad rows to this CSV file (line, reason) rather than stderr.",
+    ),
+)
+
+
+def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The input file and how to read it (`check`, `watch`)."""
+    for option in reversed(INPUT):
+        command = option(command)
+    return command

@@ -13,7 +13,14 @@ hands changes to an iterator or a callback. Their state lives in a `WatchStore`:
 `WatchStore` documents the contract for other stores.
 """
 
-from ._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+from ._records import (
+    NewPair,
+    PairUpdate,
+    SettleReason,
+    StatusChange,
+    StoreCounts,
+    WatchedPair,
+)
 from ._schedule import DEFAULT_INTERVALS, Schedule
 from ._sqlite import SQLiteStore
 from ._store import MemoryStore, WatchStore
@@ -33,6 +40,7 @@ __all__ = [
     "SettleReason",
     "Sleep",
     "StatusChange",
+    "StoreCounts",
     "WatchRound",
     "WatchStore",
     "WatchedPair",

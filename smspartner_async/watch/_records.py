@@ -8,6 +8,7 @@ what a database driver takes and gives back anyway.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from datetime import datetime
 from typing import NamedTuple
 
@@ -15,7 +16,15 @@ import attrs
 
 from .._models import DeliveryStatus
 
-__all__ = ["NewPair", "PairUpdate", "SettleReason", "StatusChange", "WatchedPair", "change_id"]
+__all__ = [
+    "NewPair",
+    "PairUpdate",
+    "SettleReason",
+    "StatusChange",
+    "StoreCounts",
+    "WatchedPair",
+    "change_id",
+]
 
 
 class SettleReason(enum.StrEnum):
@@ -118,3 +127,24 @@ class PairUpdate(NamedTuple):
     sequence: int
     settled_at: float | None
     """When it settled (the check's time); None while it is pending."""
+
+
+@attrs.frozen(weakref_slot=False)
+class StoreCounts:
+    """How many pairs a store holds, by the status each last reported (`SQLiteStore.counts`).
+
+    For a progress display: what a watch resumed from a file has already found.
+    """
+
+    pending: Mapping[DeliveryStatus | None, int]
+    """Pairs still watched, by the status of their last change (None: none yet)."""
+    settled: Mapping[DeliveryStatus, int]
+    """Pairs settled and not yet pruned, by the status of their last change."""
+
+    @property
+    def total_pending(self) -> int:
+        return sum(self.pending.values())
+
+    @property
+    def total_settled(self) -> int:
+        return sum(self.settled.values())

@@ -45,7 +45,14 @@ from typing import Any, Literal, TypeVar
 from .._errors import ClientStateError, InvalidInputError
 from .._models import DeliveryStatus
 from .._validate import Key
-from ._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+from ._records import (
+    NewPair,
+    PairUpdate,
+    SettleReason,
+    StatusChange,
+    StoreCounts,
+    WatchedPair,
+)
 
 __all__ = ["SQLiteStore"]
 
@@ -209,6 +216,20 @@ class SQLiteStore:
 
     async def prune(self, *, settled_before: float) -> int:
         return await self._run(self._prune, settled_before)
+
+    async def counts(self) -> StoreCounts:
+        """Pairs pending and settled, by last status: a scan of the whole table, for a
+        progress display when a watch starts (not one per round)."""
+        rows = await self._run(self._counts)
+        pending: dict[DeliveryStatus | None, int] = {}
+        settled: dict[DeliveryStatus, int] = {}
+        for is_pending, status, count in rows:
+            value = _STATUS.get(status, DeliveryStatus.UNKNOWN)
+            if is_pending:
+                pending[value] = count
+            else:
+                settled[value or DeliveryStatus.UNKNOWN] = count
+        return StoreCounts(pending, settled)
 
     # -- changes -----------------------------------------------------------------------
 
@@ -386,6 +407,10 @@ class SQLiteStore:
         row = self._conn().execute("SELECT min(due_at) FROM pairs WHERE due_at IS NOT NULL")
         due: float | None = row.fetchone()[0]
         return due
+
+    def _counts(self) -> list[tuple[int, str | None, int]]:
+        sql = "SELECT due_at IS NOT NULL, status, count(*) FROM pairs GROUP BY 1, 2"
+        return self._conn().execute(sql).fetchall()
 
     def _prune(self, settled_before: float) -> int:
         db = self._conn()

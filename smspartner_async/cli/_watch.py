@@ -1,0 +1,231 @@
+"""`watch`: follow pairs from a file until every one has settled, resumable from a state file.
+
+The watch is the library's (`Watcher`, on a `SQLiteStore` with --state): this
+module reads the pairs, writes each change as a row and shows the counts. A
+change is written and flushed before the next one is asked for, which is when
+the watch marks it reported: a process killed in between writes it again on
+the next run (same `id`), never loses it. Ctrl-C and SIGTERM stop it cleanly
+(nothing repeated), and the same command resumes from the state file.
+
+With --sandbox, the emulator and the watch share one `FastClock`, so the
+statuses settle and the 48-hour schedule runs on compressed time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from contextlib import aclosing
+from pathlib import Path
+from typing import IO, Literal
+
+import attrs
+import click
+
+from ..sandbox import Sandbox
+from ..testing import FastClock
+from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, WatchStore
+from ._input import InputSpec, checked_pairs
+from ._io import CHANGE_FIELDS, change_row, open_output
+from ._options import input_options, with_settings
+from ._read import InputFormat, PairReader
+from ._report import BadRows
+from ._session import EXIT_CODES, Settings, open_client, run
+from ._watch_view import WatchView
+
+__all__ = ["watch"]
+
+DEFAULT_SPEED = 3600.0
+HOUR = 3600.0
+
+
+@attrs.frozen
+class _Job:
+    settings: Settings
+    state: Path | None
+    resuming: bool
+    window: float
+    speed: float | None
+    live: bool
+    output: str
+    output_format: Literal["csv", "jsonl"] | None
+
+
+@click.command(epilog=EXIT_CODES)
+@input_options
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A SQLite file keeping the watch's state: the same command again resumes from it. "
+    "Without it, the state is in memory and lost when the command stops.",
+)
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0, min_open=True),
+    default=48.0,
+    show_default=True,
+    help="Hours each pair is watched, from when it was first added; then it settles as expired.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=1),
+    help="With --sandbox: how many times faster than real time the watch and the "
+    f"emulator's statuses run (default {DEFAULT_SPEED:g}: 48 hours in 48 s).",
+)
+@click.option(
+    "--live/--no-live",
+    default=None,
+    help="Counts redrawn on stderr as the watch goes (default: when stderr is a terminal "
+    "and the rows do not go to it).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Where the changes go, one row each (default: stdout). Appended to when resuming.",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="Default: from the file name (.csv, .jsonl), else CSV.",
+)
+@with_settings
+def watch(
+    settings: Settings,
+    input_file: IO[str],
+    input_format: InputFormat,
+    phone_column: str | None,
+    id_column: str | None,
+    delimiter: str | None,
+    skip_bad_rows: bool,
+    rejects: IO[str] | None,
+    state: Path | None,
+    window: float,
+    speed: float | None,
+    live: bool | None,
+    output: str,
+    output_format: Literal["csv", "jsonl"] | None,
+) -> None:
+    """Follow (phone, message id) pairs until each has settled; changes as rows.
+
+    Each pair is asked about on a growing schedule (seconds apart at first,
+    hourly later) until its status is final, the API keeps saying it does not
+    know it, or its window runs out. Every change is a row: the first status
+    known for a pair, then each new one; a pair's last row has settled=true
+    and a reason (final, api_error, expired). Rows carry an id: a run killed
+    (not stopped with Ctrl-C) may write its last row again on the next run,
+    with the same id.
+
+    With --state, Ctrl-C stops cleanly and the same command resumes where it
+    stopped: pairs already settled are not asked about again, and rows are
+    appended to the output. Exit code 0 once every pair has settled.
+    """
+    if speed is not None and not settings.sandbox:
+        raise click.UsageError("--speed needs --sandbox (it compresses the emulator's clock)")
+    resuming = state is not None and state.exists()
+    rows_to_terminal = output == "-" and sys.stdout.isatty()
+    job = _Job(
+        settings,
+        state,
+        resuming,
+        window * HOUR,
+        (speed or DEFAULT_SPEED) if settings.sandbox else None,
+        live if live is not None else sys.stderr.isatty() and not rows_to_terminal,
+        output,
+        output_format,
+    )
+    spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
+    bad_rows = BadRows(rejects)
+    view = WatchView(speed=job.speed, output=output, state=None if state is None else str(state))
+    try:
+        with checked_pairs(input_file, spec, bad_rows, skip_bad_rows=skip_bad_rows) as (pairs, _):
+            run(_watch(job, pairs, view))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        for line in view.summary():
+            click.echo(line, err=True)
+        where = f"resumes from {state}" if state is not None else "starts over (no --state)"
+        click.echo(f"stopped; the same command {where}", err=True)
+        click.get_current_context().exit(1)
+    for line in view.summary():
+        click.echo(line, err=True)
+    if skip_bad_rows and bad_rows.count:
+        click.echo(f"{bad_rows.count:,} bad rows left out", err=True)
+
+
+async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
+    """Runs the watch to its end; stopped by Ctrl-C (asyncio.run cancels us) or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    if me is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, me.cancel)
+    store: WatchStore = SQLiteStore(job.state) if job.state is not None else MemoryStore()
+    clock, sandbox = await _clock(job, store), None
+    if job.speed is not None:
+        sandbox = Sandbox(api_key=None, clock=clock)
+    async with open_client(job.settings, sandbox) as client:
+        watcher = Watcher(
+            client,
+            store=store,
+            schedule=Schedule(window=job.window),
+            clock=clock,
+            sleep=clock.sleep if isinstance(clock, FastClock) else None,
+            on_round=view.round,
+            retention=None,  # a pair in the file and settled is never watched again
+        )
+        async with watcher:
+            added = await watcher.add(pairs)
+            view.start(await _counts(store, added), clock)
+            follow = asyncio.create_task(view.follow(store))
+            try:
+                with (
+                    open_output(
+                        job.output, job.output_format, CHANGE_FIELDS, append=job.resuming
+                    ) as out,
+                    view.live(job.live),
+                ):
+                    async with aclosing(watcher.changes(until_idle=True)) as changes:
+                        async for change in changes:
+                            out.write(change_row(change))
+                            out.flush()  # before the next is asked for: then it is reported
+                            view.change(change)
+            finally:
+                follow.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await follow
+
+
+async def _clock(job: _Job, store: WatchStore) -> FastClock | _WallClock:
+    """The watch's clock: the wall's, or with --sandbox a fast one.
+
+    A fast clock resumed from a state file starts where the last run had got to
+    (its earliest pending check), not at the wall's time, which the compressed
+    schedule is far ahead of.
+    """
+    if job.speed is None:
+        return _WallClock()
+    start: float | None = None
+    if job.resuming:
+        await store.open()
+        try:
+            due = await store.next_due()
+        finally:
+            await store.close()
+        if due is not None:
+            start = max(due, time.time())
+    return FastClock(job.speed, start=start)
+
+
+class _WallClock:
+    def __call__(self) -> float:
+        return time.time()
+
+
+async def _counts(store: WatchStore, added: int) -> StoreCounts:
+    if isinstance(store, SQLiteStore):
+        return await store.counts()
+    return StoreCounts({None: added}, {})
