@@ -99,7 +99,8 @@ class SMSPartnerClient:
             sharing `shared_limits`); None for none.
         shared_limits: Share the rate limit and the 429 pause with every process using
             the same key: a `redis://` URL (extra `redis`), or a `FlowBackend` you
-            built. None keeps them in this process.
+            built (it has its own rate: `max_requests_per_second` beside it is
+            refused). None keeps them in this process.
         default_region: The region national phone numbers are read in (`"FR"`).
         fail_fast: Raise the first failed call of a batch instead of returning
             its pairs as failed results.
@@ -455,6 +456,12 @@ def _flow_backend(
     shared: str | FlowBackend | None, key: str, base_url: str, rate: float | None
 ) -> FlowBackend:
     if isinstance(shared, FlowBackend):
+        if rate is not None:
+            raise InvalidInputError(
+                "max_requests_per_second goes to the FlowBackend given as shared_limits, "
+                "not beside it",
+                value=rate,
+            )
         return shared
     if rate is not None and (
         not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0

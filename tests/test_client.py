@@ -75,6 +75,15 @@ def test_bad_options_are_invalid_input_naming_the_option(options, named):
     assert isinstance(caught.value, ValueError)
 
 
+def test_a_flow_backend_object_with_a_rate_beside_it_is_refused():
+    # The backend object carries its own rate; one given beside it would be silently ignored.
+    from smspartner_async._flow import LocalFlow
+
+    with pytest.raises(InvalidInputError, match="max_requests_per_second"):
+        SMSPartnerClient("k" * 8, shared_limits=LocalFlow(5.0), max_requests_per_second=10)
+    SMSPartnerClient("k" * 8, shared_limits=LocalFlow(5.0))  # alone, fine
+
+
 def test_repr_hides_the_key():
     client = SMSPartnerClient("very-secret-key-42")
     assert "very-secret-key-42" not in repr(client)
