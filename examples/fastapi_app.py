@@ -1,8 +1,9 @@
-"""A FastAPI service in front of the status API: one client per process, owned by the lifespan.
+"""A FastAPI service for the status API: one client and one watcher per process, in the lifespan.
 
-    SMSPARTNER_API_KEY=... python examples/fastapi_app.py     # http://127.0.0.1:8010/docs
+    python examples/fastapi_app.py --sandbox                # the emulator in-process, fast clock
+    SMSPARTNER_API_KEY=... python examples/fastapi_app.py   # http://127.0.0.1:8010/docs
 
-Against the emulator instead of the API (any key; `SMSPARTNER_BASE_URL` points the client):
+Against the emulator over HTTP instead (any key; `SMSPARTNER_BASE_URL` points the client):
 
     python -m smspartner_async.sandbox --any-key &
     export SMSPARTNER_API_KEY=demo SMSPARTNER_BASE_URL=http://127.0.0.1:8000/v1
@@ -14,6 +15,24 @@ open a pool per request (sockets, TLS handshakes) and forget every rate limit.
 The client is created inside the lifespan, so inside the server's event loop,
 the one it binds to; routes get it through `Depends(get_client)`.
 
+The watch: the lifespan also runs one `Watcher` on that client, entered after
+it and closed before it (no task outlives the app). After each send, the
+service registers the pairs (`POST /watch`; a real service would call
+`watcher.add` right where it sends); the watcher asks about them on a growing
+schedule until each settles, and hands every change to `on_change`, which here
+logs it and keeps the latest per pair for `GET /watch/{phone}/{message_id}`.
+Its state is in `SQLiteStore($SMSPARTNER_WATCH_DB)` when that is set (a
+restart goes on where it stopped), else in memory. With `--sandbox`, the
+emulator's statuses and the watch share one `FastClock` (`--speed`, default a
+minute a second), so pairs settle while you look.
+
+Several uvicorn workers (`--workers N`): each process runs its own lifespan,
+so its own client and its own watcher. With the memory store, each watches
+the pairs its own requests added and `GET /watch/...` on another worker knows
+nothing of them; a SQLite file has one owner, so a second worker on the same
+`SMSPARTNER_WATCH_DB` fails at startup. For a fleet, share the watch in Redis
+(`RedisWatchStore`) as in the fleet recipe, `docs/fleet.md`.
+
 Timeouts and cancellation: neither uvicorn nor Starlette cancels a plain
 (non-streaming) handler when the caller hangs up, so each handler bounds its
 own work with `asyncio.timeout` and answers 504 past it. When a handler is
@@ -24,16 +43,22 @@ back to the pool; nothing leaks and the client stays usable.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import phonenumbers
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from smspartner_async import (
+    ClientStateError,
     InvalidInputError,
     MultiStatusResult,
     NotFoundError,
@@ -41,12 +66,27 @@ from smspartner_async import (
     SMSPartnerClient,
     SMSPartnerError,
 )
+from smspartner_async.watch import (
+    Clock,
+    MemoryStore,
+    Sleep,
+    SQLiteStore,
+    StatusChange,
+    Watcher,
+    WatchStore,
+)
 
 ClientFactory = Callable[[], AbstractAsyncContextManager[SMSPartnerClient]]
+
+log = logging.getLogger("fastapi_app")
 
 #: Seconds a handler may spend on the API before answering 504.
 HANDLER_BUDGET = 30.0
 MAX_PAIRS_PER_REQUEST = 10_000
+#: Pairs whose latest change `GET /watch/...` remembers (see `LatestChanges`).
+LATEST_LIMIT = 100_000
+#: The region national numbers are read in: the client's `default_region`.
+REGION = "FR"
 
 
 class Pair(BaseModel):
@@ -95,20 +135,121 @@ class Recipient(BaseModel):
         )
 
 
-def create_app(client_factory: ClientFactory = SMSPartnerClient) -> FastAPI:
+class WatchRequest(BaseModel):
+    pairs: list[Pair] = Field(max_length=MAX_PAIRS_PER_REQUEST)
+    sent_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the messages left (default: now); their window counts from it.",
+    )
+
+
+class Watching(BaseModel):
+    pairs: int
+    added: int = Field(description="How many of them were not watched already.")
+
+
+class Change(BaseModel):
+    phone_number: str
+    message_id: int
+    status: str
+    previous: str | None
+    settled: bool
+    reason: str | None
+    sequence: int
+    checked_at: datetime
+    date: datetime | None
+    code: int | None
+    message: str | None
+
+    @classmethod
+    def of(cls, c: StatusChange) -> Change:
+        return cls(
+            phone_number=c.phone_number,
+            message_id=c.message_id,
+            status=c.status.value,
+            previous=c.previous.value if c.previous is not None else None,
+            settled=c.settled,
+            reason=c.reason.value if c.reason is not None else None,
+            sequence=c.sequence,
+            checked_at=datetime.fromtimestamp(c.checked_at, UTC),
+            date=c.date,
+            code=c.code,
+            message=c.message,
+        )
+
+
+class LatestChanges:
+    """The latest change of each watched pair, for at most `limit` pairs (the oldest go first).
+
+    Bounded because it is in memory and a service keeps sending: unbounded, it would
+    grow with every pair ever watched. A real service writes each change where its
+    messages live (its database) and answers from there; this map also forgets
+    everything on a restart, while the watch store does not (only later changes
+    land here then).
+    """
+
+    def __init__(self, limit: int = LATEST_LIMIT) -> None:
+        self.limit = limit
+        self._by_pair: OrderedDict[tuple[str, int], StatusChange] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._by_pair)
+
+    def record(self, change: StatusChange) -> None:
+        """The watcher's `on_change`: keep it, log it. It must not raise (that stops the watch)."""
+        key = (change.phone_number, change.message_id)
+        self._by_pair[key] = change
+        self._by_pair.move_to_end(key)
+        while len(self._by_pair) > self.limit:
+            self._by_pair.popitem(last=False)
+        settled = f" (settled: {change.reason})" if change.settled else ""
+        log.info(
+            "message %s to %s: %s%s",
+            change.message_id,
+            _masked(change.phone_number),
+            change.status.value,
+            settled,
+        )
+
+    def get(self, phone_number: str, message_id: int) -> StatusChange | None:
+        return self._by_pair.get((phone_number, message_id))
+
+
+def watch_store() -> WatchStore:
+    """`SQLiteStore($SMSPARTNER_WATCH_DB)` when set (it survives restarts), else `MemoryStore()`."""
+    path = os.environ.get("SMSPARTNER_WATCH_DB")
+    return SQLiteStore(path) if path else MemoryStore()
+
+
+def create_app(
+    client_factory: ClientFactory = SMSPartnerClient,
+    *,
+    clock: Clock | None = None,
+    sleep: Sleep | None = None,
+) -> FastAPI:
     """The app; `client_factory` builds the one client (tests pass a sandbox-backed one).
 
     The default reads `SMSPARTNER_API_KEY`; any async context manager that
     yields a client will do, and it is entered once at startup, exited at shutdown.
+    `clock` and `sleep` are the watch's time (default: the wall's); the sandbox
+    mode and the tests pass a faster or simulated one, shared with the emulator.
     """
+    latest = LatestChanges()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with client_factory() as client:
+        async with (
+            client_factory() as client,
+            Watcher(
+                client, store=watch_store(), on_change=latest.record, clock=clock, sleep=sleep
+            ) as watcher,
+        ):
             app.state.smspartner = client
+            app.state.watcher = watcher
             yield
 
     app = FastAPI(title="SMS Partner statuses", lifespan=lifespan)
+    app.state.latest_changes = latest
 
     @app.post("/statuses")
     async def statuses(
@@ -144,6 +285,31 @@ def create_app(client_factory: ClientFactory = SMSPartnerClient) -> FastAPI:
         except SMSPartnerError as exc:
             raise HTTPException(502, detail=str(exc)) from None
 
+    @app.post("/watch", status_code=202)
+    async def watch_pairs(
+        request: WatchRequest, watcher: Annotated[Watcher, Depends(get_watcher)]
+    ) -> Watching:
+        """Watch these pairs until they settle (after a send); their changes come to
+        `GET /watch/{phone}/{message_id}`. Pairs already watched keep their state."""
+        pairs = [(p.phone_number, p.message_id) for p in request.pairs]
+        try:
+            # All validated before any is added: up to 10,000 pairs are one chunk of `add`.
+            added = await watcher.add(pairs, sent_at=request.sent_at)
+        except InvalidInputError as exc:
+            raise HTTPException(422, detail=_invalid(exc)) from None
+        except ClientStateError:  # it stopped: a bad key, say (logged by the watcher)
+            raise HTTPException(503, detail="the watch has stopped") from None
+        return Watching(pairs=len(pairs), added=added)
+
+    @app.get("/watch/{phone}/{message_id}")
+    async def watched(phone: str, message_id: int) -> Change:
+        """The latest change known for a watched pair; 404 before its first one."""
+        number = _e164(phone)
+        change = latest.get(number, message_id) if number is not None else None
+        if change is None:
+            raise HTTPException(404, detail="no change known for this pair (yet)")
+        return Change.of(change)
+
     return app
 
 
@@ -153,11 +319,55 @@ def get_client(request: Request) -> SMSPartnerClient:
     return client
 
 
+def get_watcher(request: Request) -> Watcher:
+    """The app's one watcher."""
+    watcher: Watcher = request.app.state.watcher
+    return watcher
+
+
 def _invalid(exc: InvalidInputError) -> dict[str, Any]:
     return {"error": str(exc), "index": exc.index}
 
 
-if __name__ == "__main__":  # pragma: no cover - a development server
+def _e164(phone: str) -> str | None:
+    """The form changes carry (E.164), for a number given in it or in `REGION`'s national form."""
+    try:
+        number = phonenumbers.parse(phone, REGION)
+    except phonenumbers.NumberParseException:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _masked(phone: str) -> str:
+    """Logs are read by more people than the data: the last digits are enough to follow a pair."""
+    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:]
+
+
+def sandbox_app(speed: float = 60.0) -> FastAPI:
+    """The app on an in-process emulator; the emulator's statuses and the watch share a clock
+    running `speed` times faster than the wall's."""
+    from smspartner_async.sandbox import Sandbox
+    from smspartner_async.testing import FastClock, sandbox_client
+
+    clock = FastClock(speed)
+    sandbox = Sandbox(api_key=None, clock=clock)
+    return create_app(lambda: sandbox_client(sandbox), clock=clock, sleep=clock.sleep)
+
+
+def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - a development server
     import uvicorn
 
-    uvicorn.run(create_app(), host="127.0.0.1", port=8010)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sandbox", action="store_true", help="the emulator, in-process")
+    parser.add_argument(
+        "--speed", type=float, default=60.0, help="--sandbox: times faster than real time"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig()
+    log.setLevel(logging.INFO)  # the changes, not a line per request
+    app = sandbox_app(args.speed) if args.sandbox else create_app()
+    uvicorn.run(app, host="127.0.0.1", port=8010)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -50,6 +50,21 @@ def watcher(client: object, clock: FakeClock, **options: object) -> Watcher:
     )
 
 
+async def test_adding_only_known_pairs_leaves_the_watcher_idle() -> None:
+    # add() of pairs already settled stores nothing and wakes no round: wait_idle() still ends.
+    clock = FakeClock()
+    seen: list[StatusChange] = []
+    async with (
+        scripted_client(api_for(clock, 1)) as client,
+        watcher(client, clock, on_change=seen.append) as w,
+    ):
+        assert await w.add([(phone(0), 1)]) == 1
+        await asyncio.wait_for(w.wait_idle(), 5)
+        assert await w.add([(phone(0), 1)]) == 0
+        await asyncio.wait_for(w.wait_idle(), 5)
+    assert [c.settled for c in seen] == [True]
+
+
 async def test_pairs_added_while_it_runs_reach_the_callback() -> None:
     clock = FakeClock()
     api = ScriptedAPI(

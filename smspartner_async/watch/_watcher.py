@@ -320,6 +320,8 @@ class Watcher:
                 added += await self._store.add(chunk)
         finally:
             self._wake.set()
+            # The consumer looks again: with nothing new (every pair known), it is idle again.
+            self._changed.set()
         return added
 
     # -- reading changes -----------------------------------------------------------------
