@@ -65,6 +65,32 @@ async def test_adding_only_known_pairs_leaves_the_watcher_idle() -> None:
     assert [c.settled for c in seen] == [True]
 
 
+async def test_changes_freed_elsewhere_are_taken_within_a_lease() -> None:
+    # In a shared store, a change another worker took and never acknowledged comes back when
+    # its lease lapses, with no commit of this worker's to say so: the reader looks again.
+    class Shared(MemoryStore):
+        async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
+            return (
+                []
+                if asyncio.get_running_loop().time() < free_at
+                else await super().take_changes(now=now, limit=limit, lease=lease)
+            )
+
+    store = Shared()
+    free_at = asyncio.get_running_loop().time() + 0.3
+    lapsed = StatusChange(0, phone(0), 1, D, None, True, FINAL, 1, T0)
+    seen: list[StatusChange] = []
+    clock = FakeClock()
+    async with (
+        scripted_client(api_for(clock, 1)) as client,
+        watcher(client, clock, store=store, on_change=seen.append, lease=0.2) as w,
+    ):
+        await store.commit([], [lapsed])  # in the outbox, as if freed by a dead worker
+        await asyncio.sleep(1.0)
+        assert seen == [lapsed]
+        assert not w.closed
+
+
 async def test_pairs_added_while_it_runs_reach_the_callback() -> None:
     clock = FakeClock()
     api = ScriptedAPI(

@@ -21,6 +21,7 @@ of the batch size: every call of a round is full but its last.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import itertools
 import logging
@@ -371,7 +372,7 @@ class Watcher:
                         self._idle.set()
                         if until_idle:
                             return
-                    await self._changed.wait()
+                    await self._wait_changed()
                     continue
                 change = buffer.popleft()
                 try:
@@ -388,6 +389,17 @@ class Watcher:
                     self._room.set()
         finally:
             self._reading = False
+
+    async def _wait_changed(self) -> None:
+        """Until a commit of this watcher's finds changes, or for one lease at most.
+
+        In a shared store, changes another worker took and never acknowledged (it
+        died) come back when their lease lapses, and no commit of ours says so: the
+        reader looks again at least once a lease (of the event loop's time).
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._lease):
+                await self._changed.wait()
 
     async def _deliver(self, on_change: OnChange) -> None:
         try:
