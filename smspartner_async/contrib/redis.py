@@ -18,6 +18,9 @@ Every process that uses the same key, the same `max_requests_per_second` and the
 
 Concurrency slots (`max_concurrency`) stay per process: they size each process's pool.
 
+A watch shared by a fleet of workers keeps its state in `RedisWatchStore` (defined in
+`_redis_store`, exported here with its `WatchStoreUnavailableError`).
+
 What lives in Redis, under `scope` (the client passes a digest of the API's URL and the key:
 the key itself never reaches Redis):
 
@@ -88,8 +91,14 @@ from redis.exceptions import RedisError
 
 from .._errors import ClientStateError, InvalidInputError
 from .._flow import PauseGate
+from ._redis_store import RedisWatchStore, WatchStoreUnavailableError
 
-__all__ = ["RedisFlow", "SharedLimitsUnavailableError"]
+__all__ = [
+    "RedisFlow",
+    "RedisWatchStore",
+    "SharedLimitsUnavailableError",
+    "WatchStoreUnavailableError",
+]
 
 T = TypeVar("T")
 

@@ -80,6 +80,8 @@ _TAKE = 1_024
 _MAX_RETRY_DELAY = 300.0
 _PRUNE_EVERY = 3_600.0
 _DEFAULT_RETENTION = 7 * 86_400.0
+# Real seconds a reader with nothing to take waits before it looks at the store again.
+_LOOK_AGAIN = 1.0
 
 
 @attrs.frozen(weakref_slot=False)
@@ -361,6 +363,11 @@ class Watcher:
                     if batch:
                         buffer.extend(batch)
                         continue
+                    if self._backlog:
+                        # Nothing left to take: what this process found has been taken and
+                        # acknowledged, here or (in a shared store) by other workers.
+                        self._backlog = 0
+                        self._room.set()
                     self._raise_failure()
                     if self._poller_done:
                         return
@@ -391,14 +398,14 @@ class Watcher:
             self._reading = False
 
     async def _wait_changed(self) -> None:
-        """Until a commit of this watcher's finds changes, or for one lease at most.
+        """Until a commit of this watcher's finds changes, or `_LOOK_AGAIN` seconds.
 
-        In a shared store, changes another worker took and never acknowledged (it
-        died) come back when their lease lapses, and no commit of ours says so: the
-        reader looks again at least once a lease (of the event loop's time).
+        In a shared store, other workers commit changes, and changes a dead worker
+        took come back when their lease lapses: no commit of ours says so, so the
+        reader looks at the store again now and then (real seconds, whatever the clock).
         """
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._lease):
+            async with asyncio.timeout(_LOOK_AGAIN):
                 await self._changed.wait()
 
     async def _deliver(self, on_change: OnChange) -> None:

@@ -1,0 +1,738 @@
+"""A watch store on Redis, shared by a fleet of worker processes (`RedisWatchStore`).
+
+Every worker runs its own `Watcher` with its own `RedisWatchStore` on the same Redis and
+namespace; together they watch one set of pairs, each due pair asked by one worker per
+round, and each change reported by one consumer.
+
+Key layout (`ns` is the namespace, "smspartner:watch" by default). Every key carries the
+hash tag `{ns}`, so they all live in one slot and the scripts also run on Redis Cluster.
+A pair's *member* is `phone:message_id`; a change is known by its id, `phone:id:seq`.
+
+- `{ns}:pairs`    hash, member -> "index|sent_at|status|sequence": every pending pair;
+- `{ns}:due`      sorted set, member -> due_at: the pending pairs nobody holds;
+- `{ns}:held`     sorted set, member -> end of its lease (ms of Redis time): held pairs;
+- `{ns}:held_due` sorted set, member -> due_at: the same held pairs, by due time;
+- `{ns}:holder`   hash, member -> claim token: who may commit the pair;
+- `{ns}:settled`  sorted set, member -> settled_at: settled pairs, until pruned;
+- `{ns}:outbox`   sorted set, change id -> position: every unacknowledged change;
+- `{ns}:changes`  hash, change id -> the change (JSON);
+- `{ns}:taken`    sorted set, change id -> end of its take lease (ms of Redis time);
+- `{ns}:taker`    hash, change id -> take token;
+- `{ns}:token`, `{ns}:position`: counters; `{ns}:version`: the layout version.
+
+Redis memory (`benchmarks/redis_store.py`, Redis 7.0): a pending pair costs an entry in
+`pairs` and one in `due`, about 200 bytes; a settled pair about 120 until `prune` forgets
+it; a change about 280 until it is acknowledged; a held pair about 130 more while held
+(its entries in `held`, `held_due` and `holder`, less the one in `due`). Needs Redis 6.2
+or later (`ZMSCORE`).
+
+Leases and tokens:
+
+- Every multi-key step is one Lua script, so it is atomic: no other worker sees half a
+  claim or half a commit.
+- `claim` first sends the pairs whose lease has run out back to `due` (their holder is
+  presumed dead), then moves the earliest due pairs to `held` under a new token (one
+  counter for the fleet, one token per claim) and records that token in `holder`.
+- `commit` applies a pair's update only if `holder` still has the token this store got
+  when it claimed the pair; otherwise another worker has claimed it since, and the pair's
+  update and its changes are dropped (the new holder asks again). A hold that lapsed but
+  was not claimed again still commits: nobody else asked.
+- Takes work the same way on the outbox, except that a taken change stays in `outbox`
+  (in order) and `take_changes` skips the ones under a live lease: there are few (a batch
+  per consumer), and the order needs no other bookkeeping. `ack` deletes a change
+  whoever holds it: a change reported is reported.
+- `open` releases nothing: the other holds belong to live workers, as far as anyone can
+  tell, and only their lease running out says otherwise. `close` hands back what this
+  store object claimed or took and did not finish, if it still holds it, so a worker
+  stopped on purpose does not make the others wait a whole lease.
+
+Which clock: `due_at`, `now` and `settled_at` are the watcher's clock, as everywhere in
+the watch (a test or a simulation may run it fast). Leases are judged by Redis `TIME`,
+read inside the scripts: a lease is about whether a process is still alive, in real
+time, and Redis's clock is the one clock every worker shares; workers' own clocks may
+differ by more than a short lease. So `lease` is real seconds, and the `now` given to
+`take_changes` is not used.
+
+Redis unreachable, too slow (10 s a command) or refusing a command: the call raises
+`WatchStoreUnavailableError` and nothing is assumed done: a `Watcher` stops with it.
+What a failed command may have done on the server is undone by the leases.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+from collections.abc import Awaitable, Sequence
+from datetime import datetime
+from typing import Any, Final, NamedTuple, TypeVar
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from .._errors import ClientStateError, InvalidInputError
+from .._models import DeliveryStatus
+from ..watch._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+
+__all__ = ["RedisWatchStore", "WatchStoreUnavailableError"]
+
+T = TypeVar("T")
+
+log = logging.getLogger("smspartner_async.watch")
+
+_VERSION: Final = "1"
+_NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# Seconds one command may take. A claim or a commit of a page of 8,000 pairs takes some
+# 100 ms; past this, Redis is taken for unavailable rather than waited for without end.
+_COMMAND_TIMEOUT: Final = 10.0
+# Pairs per `add` script: a million pairs added at once must not block Redis for seconds.
+_ADD_CHUNK: Final = 5_000
+_STATUS: dict[str, DeliveryStatus | None] = {"": None, **{s.value: s for s in DeliveryStatus}}
+_REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
+
+# Helpers the scripts start with. Commands go out a thousand items at a time rather than one
+# per pair: a page of 8,000 then costs Redis a few dozen commands, not 40,000 (Lua's `unpack`
+# also has a limit of some 8,000 values).
+_PRELUDE = """
+local function batched(command, key, items)
+  for i = 1, #items, 1000 do
+    redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
+  end
+end
+local function fetched(command, key, fields)
+  local values = {}
+  for i = 1, #fields, 1000 do
+    local got = redis.call(command, key, unpack(fields, i, math.min(i + 999, #fields)))
+    for j = 1, #got do
+      values[#values + 1] = got[j]
+    end
+  end
+  return values
+end
+local function push(list, a, b)
+  list[#list + 1] = a
+  list[#list + 1] = b
+end
+local function lines(text)
+  local found = {}
+  for line in string.gmatch(text, '[^\\n]+') do
+    found[#found + 1] = line
+  end
+  return found
+end
+"""
+# The time in Redis, in ms: the clock of every lease.
+_NOW_MS = """
+local t = redis.call('TIME')
+local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# Pages go to and from the scripts as one string, a line per pair or change: a reply of
+# 24,000 strings costs redis-py seconds to parse, one string of the same bytes next to nothing.
+
+# KEYS: pairs, due, settled. ARGV: a line "member|due_at|record" per pair. Returns the new count.
+_ADD = (
+    _PRELUDE
+    + """
+local members, dues, records, seen = {}, {}, {}, {}
+for _, line in ipairs(lines(ARGV[1])) do
+  local m, at, record = string.match(line, '^([^|]*)|([^|]*)|(.*)$')
+  if not seen[m] then
+    seen[m] = true
+    members[#members + 1] = m
+    dues[#dues + 1] = at
+    records[#records + 1] = record
+  end
+end
+local pending = fetched('HMGET', KEYS[1], members)
+local settled = fetched('ZMSCORE', KEYS[3], members)
+local new_pairs, new_dues = {}, {}
+for i = 1, #members do
+  if not pending[i] and not settled[i] then
+    push(new_pairs, members[i], records[i])
+    push(new_dues, dues[i], members[i])
+  end
+end
+batched('HSET', KEYS[1], new_pairs)
+batched('ZADD', KEYS[2], new_dues)
+return #new_dues / 2
+"""
+)
+
+# KEYS: pairs, due, held, held_due, holder, token. ARGV: now, limit, lease_ms.
+# Returns {token, a line "member|due_at|record" per pair}, or {} when none is due.
+_CLAIM = (
+    _PRELUDE
+    + _NOW_MS
+    + """
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms)
+if #lapsed > 0 then
+  local dues, back = fetched('ZMSCORE', KEYS[4], lapsed), {}
+  for i = 1, #lapsed do
+    push(back, dues[i], lapsed[i])
+  end
+  batched('ZADD', KEYS[2], back)
+  batched('ZREM', KEYS[4], lapsed)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
+end
+local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
+if #due == 0 then
+  return {}
+end
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due / 2 - 1)
+local token = redis.call('INCR', KEYS[6])
+local lease_end = string.format('%.0f', now_ms + tonumber(ARGV[3]))
+local members, held, held_due, holder = {}, {}, {}, {}
+for i = 1, #due, 2 do
+  local m, at = due[i], due[i + 1]
+  members[#members + 1] = m
+  push(held, lease_end, m)
+  push(held_due, at, m)
+  push(holder, m, token)
+end
+batched('ZADD', KEYS[3], held)
+batched('ZADD', KEYS[4], held_due)
+batched('HSET', KEYS[5], holder)
+local records, claimed = fetched('HMGET', KEYS[1], members), {}
+for i = 1, #members do
+  claimed[i] = members[i] .. '|' .. due[2 * i] .. '|' .. records[i]
+end
+return {token, table.concat(claimed, '\\n')}
+"""
+)
+
+# KEYS: pairs, due, held, held_due, holder, settled, outbox, changes, position.
+# ARGV[1]: a line "member|token|due_at|record" per update ("member|token||settled_at" settles);
+# ARGV[2]: a line "member<TAB>change id<TAB>change" per change. Returns how many updates it refused.
+_COMMIT = (
+    _PRELUDE
+    + """
+local members, tokens, dues, rests = {}, {}, {}, {}
+for _, line in ipairs(lines(ARGV[1])) do
+  local m, token, at, rest = string.match(line, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
+  members[#members + 1] = m
+  tokens[#tokens + 1] = token
+  dues[#dues + 1] = at
+  rests[#rests + 1] = rest
+end
+local holders = fetched('HMGET', KEYS[5], members)
+local refused, count = {}, 0
+local done, gone, settled, kept, rescheduled = {}, {}, {}, {}, {}
+for i = 1, #members do
+  local m = members[i]
+  if holders[i] == tokens[i] then
+    done[#done + 1] = m
+    if dues[i] == '' then
+      gone[#gone + 1] = m
+      push(settled, rests[i], m)
+    else
+      push(kept, m, rests[i])
+      push(rescheduled, dues[i], m)
+    end
+  else
+    refused[m] = true
+    count = count + 1
+  end
+end
+batched('HDEL', KEYS[5], done)
+batched('ZREM', KEYS[3], done)
+batched('ZREM', KEYS[4], done)
+batched('HDEL', KEYS[1], gone)
+batched('ZREM', KEYS[2], gone)
+batched('ZADD', KEYS[6], settled)
+batched('HSET', KEYS[1], kept)
+batched('ZADD', KEYS[2], rescheduled)
+local found = {}
+for _, line in ipairs(lines(ARGV[2])) do
+  local m, id, change = string.match(line, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$')
+  if not refused[m] then
+    found[#found + 1] = {id, change}
+  end
+end
+if #found > 0 then
+  local position = redis.call('INCRBY', KEYS[9], #found) - #found
+  local outbox, changes = {}, {}
+  for i, c in ipairs(found) do
+    push(outbox, position + i, c[1])
+    push(changes, c[1], c[2])
+  end
+  batched('ZADD', KEYS[7], outbox)
+  batched('HSET', KEYS[8], changes)
+end
+return count
+"""
+)
+
+# KEYS: due, held_due. Returns {earliest due_at of the free pairs, of the held ones}.
+_NEXT_DUE = """
+local free = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local held = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+return {free[2] or false, held[2] or false}
+"""
+
+# KEYS: outbox, changes, taken, taker, token. ARGV: limit, lease_ms.
+# Returns {token, a line per change (its JSON)}, or {} when none is free.
+_TAKE = (
+    _PRELUDE
+    + _NOW_MS
+    + """
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
+local limit = tonumber(ARGV[1])
+local ids = redis.call('ZRANGE', KEYS[1], 0, limit + redis.call('ZCARD', KEYS[3]) - 1)
+if #ids == 0 then
+  return {}
+end
+local held, free = fetched('ZMSCORE', KEYS[3], ids), {}
+for i = 1, #ids do
+  if not held[i] and #free < limit then
+    free[#free + 1] = ids[i]
+  end
+end
+if #free == 0 then
+  return {}
+end
+local token = redis.call('INCR', KEYS[5])
+local lease_end = string.format('%.0f', now_ms + tonumber(ARGV[2]))
+local taken, taker = {}, {}
+for _, id in ipairs(free) do
+  push(taken, lease_end, id)
+  push(taker, id, token)
+end
+batched('ZADD', KEYS[3], taken)
+batched('HSET', KEYS[4], taker)
+return {token, table.concat(fetched('HMGET', KEYS[2], free), '\\n')}
+"""
+)
+
+# KEYS: outbox, changes, taken, taker. ARGV: change ids.
+_ACK = (
+    _PRELUDE
+    + """
+batched('ZREM', KEYS[1], ARGV)
+batched('HDEL', KEYS[2], ARGV)
+batched('ZREM', KEYS[3], ARGV)
+batched('HDEL', KEYS[4], ARGV)
+"""
+)
+
+# KEYS: due, held, held_due, holder, taken, taker.
+# ARGV: the number of pairs; (member, token) per pair; then (change id, token) per change.
+# Hands back what the caller still holds: pairs to `due`, changes to whoever takes next.
+_RELEASE = """
+local n = tonumber(ARGV[1])
+for i = 2, 1 + 2 * n, 2 do
+  local m = ARGV[i]
+  if redis.call('HGET', KEYS[4], m) == ARGV[i + 1] then
+    local at = redis.call('ZSCORE', KEYS[3], m)
+    if at then
+      redis.call('ZADD', KEYS[1], at, m)
+      redis.call('ZREM', KEYS[2], m)
+      redis.call('ZREM', KEYS[3], m)
+    end
+    redis.call('HDEL', KEYS[4], m)
+  end
+end
+for i = 2 + 2 * n, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[6], id) == ARGV[i + 1] then
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('HDEL', KEYS[6], id)
+  end
+end
+"""
+
+
+class WatchStoreUnavailableError(ClientStateError):
+    """Redis, which holds the shared watch state, did not answer or refused a command.
+
+    A `ClientStateError`, like `SharedLimitsUnavailableError`, but its own class: the
+    watch state and the rate limit may live on different Redis servers, and a caller
+    stopping a watcher should not catch a rate-limit outage by mistake. Nothing is lost
+    that Redis keeps: what the failed call may have done there is undone by the leases,
+    and once Redis answers again a new `Watcher` on the namespace goes on where it was.
+    """
+
+
+class _Keys(NamedTuple):
+    pairs: str
+    due: str
+    held: str
+    held_due: str
+    holder: str
+    settled: str
+    outbox: str
+    changes: str
+    taken: str
+    taker: str
+    token: str
+    position: str
+    version: str
+
+    @classmethod
+    def of(cls, namespace: str) -> _Keys:
+        return cls(*(f"{{{namespace}}}:{name}" for name in cls._fields))
+
+
+class _Scripts:
+    def __init__(self, redis: Redis | RedisCluster) -> None:
+        self.add = redis.register_script(_ADD)
+        self.claim = redis.register_script(_CLAIM)
+        self.commit = redis.register_script(_COMMIT)
+        self.next_due = redis.register_script(_NEXT_DUE)
+        self.take = redis.register_script(_TAKE)
+        self.ack = redis.register_script(_ACK)
+        self.release = redis.register_script(_RELEASE)
+
+
+class RedisWatchStore:
+    """A `WatchStore` on Redis, shared by every worker watching with the same namespace.
+
+    Claims and takes are leases judged by Redis's clock, and commits are fenced by a
+    token per claim; the module docstring has the key layout and the rules. Give the
+    watcher a `lease` well over what a page takes to ask: a worker slower than its lease
+    has its round's answers dropped (logged) and the pairs asked again by another.
+
+        store = RedisWatchStore("redis://redis:6379/0")
+        async with Watcher(client, store=store, lease=600) as watcher: ...
+
+    Args:
+        redis: A URL (`redis://`, `rediss://`, `unix://`): the store makes its own client at
+            `open` and closes it at `close`. Or a `redis.asyncio` client (`Redis`, or
+            `RedisCluster`), which the store never closes.
+        namespace: What the workers of one watch share: letters, digits and `_.:-`. Stores
+            with another namespace on the same Redis see nothing of this one.
+
+    Raises (from any call): `WatchStoreUnavailableError` when Redis does not answer;
+    `ClientStateError` when the namespace holds state of another layout version.
+    """
+
+    def __init__(
+        self, redis: str | Redis | RedisCluster, *, namespace: str = "smspartner:watch"
+    ) -> None:
+        if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
+            raise InvalidInputError(
+                "namespace must be 1 to 128 letters, digits or '_.:-'", value=namespace
+            )
+        if isinstance(redis, str):
+            self._url: str | None = redis
+            self._redis: Redis | RedisCluster | None = None
+        elif isinstance(redis, Redis | RedisCluster):
+            self._url = None
+            self._redis = redis
+        else:
+            raise InvalidInputError(
+                "redis must be a URL or a redis.asyncio client", value=type(redis).__name__
+            )
+        self.namespace = namespace
+        self._keys = _Keys.of(namespace)
+        self._scripts: _Scripts | None = None
+        # What this store object holds: member -> (claim token, "index|sent_at"), and
+        # change id -> take token. A page or a batch in flight at a time: bounded.
+        self._held: dict[str, tuple[str, str]] = {}
+        self._taken: dict[str, str] = {}
+
+    def __repr__(self) -> str:
+        # Never the URL: it may hold a password.
+        state = "open" if self._scripts is not None else "closed"
+        return f"RedisWatchStore(namespace={self.namespace!r}, {state})"
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Connect and check the layout version; other workers' holds stay theirs."""
+        if self._scripts is not None:
+            raise ClientStateError(f"{self!r} is already open")
+        if self._url is not None:
+            self._redis = Redis.from_url(
+                self._url,
+                # No socket timeout: redis-py would send through asyncio.wait_for, which
+                # loses cancellations on Python 3.11 (see contrib/redis.py); `_call` bounds
+                # every command instead. One quick retry on a dropped connection.
+                socket_timeout=None,
+                socket_connect_timeout=2.0,
+                retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+            )
+        redis = self._client()
+        try:
+            keys = self._keys
+            await self._call("connecting", redis.set(keys.version, _VERSION, nx=True))
+            version = await self._call("connecting", redis.get(keys.version))
+            if _text(version) != _VERSION:
+                raise ClientStateError(
+                    f"namespace {self.namespace!r} holds watch state of another version "
+                    f"({_text(version)!r})"
+                )
+        except BaseException:
+            if self._url is not None:
+                self._redis = None
+                await redis.aclose()
+            raise
+        self._scripts = _Scripts(redis)
+        self._held.clear()
+        self._taken.clear()
+
+    async def close(self) -> None:
+        """Hand back what this store holds and did not finish; close a client it made."""
+        if self._scripts is None:
+            return
+        try:
+            await self._release()
+        except WatchStoreUnavailableError as exc:
+            # Nothing is lost: the holds lapse at the end of their lease.
+            log.warning("watch store: holds not handed back at close (%s)", exc)
+        finally:
+            self._scripts = None
+            self._held.clear()
+            self._taken.clear()
+            if self._url is not None and self._redis is not None:
+                redis, self._redis = self._redis, None
+                await redis.aclose()
+
+    # -- pairs -------------------------------------------------------------------------------
+
+    async def add(self, pairs: Sequence[NewPair]) -> int:
+        scripts, keys = self._open_scripts(), self._keys
+        added = 0
+        for start in range(0, len(pairs), _ADD_CHUNK):
+            lines = "\n".join(
+                f"{p.phone_number}:{p.message_id}|{float(p.due_at)!r}|"
+                f"{p.position}|{float(p.sent_at)!r}||0"
+                for p in pairs[start : start + _ADD_CHUNK]
+            )
+            added += await self._call(
+                "adding pairs",
+                scripts.add(keys=[keys.pairs, keys.due, keys.settled], args=[lines]),
+            )
+        return added
+
+    async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
+        scripts, keys = self._open_scripts(), self._keys
+        if limit < 1:
+            return []
+        reply = await self._call(
+            "claiming pairs",
+            scripts.claim(
+                keys=[keys.pairs, keys.due, keys.held, keys.held_due, keys.holder, keys.token],
+                args=[repr(float(now)), limit, _ms(lease)],
+            ),
+        )
+        if not reply:
+            return []
+        token = str(reply[0])
+        held = self._held
+        claimed: list[WatchedPair] = []
+        for line in _text(reply[1]).split("\n"):
+            member, due_at, index, sent_at, status, sequence = line.split("|")
+            held[member] = (token, f"{index}|{sent_at}")
+            phone, _, message_id = member.rpartition(":")
+            claimed.append(
+                WatchedPair(
+                    phone,
+                    int(message_id),
+                    int(index),
+                    float(sent_at),
+                    float(due_at),
+                    _STATUS[status],
+                    int(sequence),
+                )
+            )
+        return claimed
+
+    async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
+        scripts, keys, held = self._open_scripts(), self._keys, self._held
+        members: list[str] = []
+        lines: list[str] = []
+        for u in updates:
+            member = f"{u.phone_number}:{u.message_id}"
+            members.append(member)
+            # A pair this store does not hold gets no token: its update is refused.
+            token, head = held.get(member, ("", ""))
+            if u.due_at is None:
+                settled_at = u.settled_at if u.settled_at is not None else 0.0
+                lines.append(f"{member}|{token}||{float(settled_at)!r}")
+            else:
+                status = "" if u.status is None else u.status.value
+                lines.append(f"{member}|{token}|{float(u.due_at)!r}|{head}|{status}|{u.sequence}")
+        found = b"\n".join(
+            b"%s:%d\t%s\t%s" % (c.phone_number.encode(), c.message_id, c.id.encode(), _dump(c))
+            for c in changes
+        )
+        refused = await self._call(
+            "committing a round",
+            scripts.commit(
+                keys=[
+                    keys.pairs,
+                    keys.due,
+                    keys.held,
+                    keys.held_due,
+                    keys.holder,
+                    keys.settled,
+                    keys.outbox,
+                    keys.changes,
+                    keys.position,
+                ],
+                args=["\n".join(lines), found],
+            ),
+        )
+        for member in members:
+            held.pop(member, None)
+        if refused:
+            log.warning(
+                "watch store: %d updates dropped: their lease ran out and another worker "
+                "claimed them (is the lease shorter than a page takes to ask?)",
+                refused,
+            )
+
+    async def next_due(self) -> float | None:
+        scripts, keys = self._open_scripts(), self._keys
+        reply = await self._call(
+            "reading the next due time", scripts.next_due(keys=[keys.due, keys.held_due])
+        )
+        times = [float(at) for at in reply if at is not None]
+        return min(times) if times else None
+
+    async def prune(self, *, settled_before: float) -> int:
+        self._open_scripts()
+        redis = self._client()
+        forgotten: int = await self._call(
+            "pruning settled pairs",
+            redis.zremrangebyscore(self._keys.settled, "-inf", f"({float(settled_before)!r}"),
+        )
+        return forgotten
+
+    # -- changes -----------------------------------------------------------------------------
+
+    async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
+        scripts, keys = self._open_scripts(), self._keys
+        if limit < 1:
+            return []
+        reply = await self._call(
+            "taking changes",
+            scripts.take(
+                keys=[keys.outbox, keys.changes, keys.taken, keys.taker, keys.token],
+                args=[limit, _ms(lease)],
+            ),
+        )
+        if not reply:
+            return []
+        token = str(reply[0])
+        raw = reply[1]
+        changes = [_load(line) for line in raw.split(b"\n" if isinstance(raw, bytes) else "\n")]
+        for change in changes:
+            self._taken[change.id] = token
+        return changes
+
+    async def ack(self, change_ids: Sequence[str]) -> None:
+        scripts, keys = self._open_scripts(), self._keys
+        if not change_ids:
+            return
+        await self._call(
+            "acknowledging changes",
+            scripts.ack(
+                keys=[keys.outbox, keys.changes, keys.taken, keys.taker], args=list(change_ids)
+            ),
+        )
+        for change_id in change_ids:
+            self._taken.pop(change_id, None)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _client(self) -> Redis | RedisCluster:
+        if self._redis is None:
+            raise ClientStateError(f"{self!r} is not open")
+        return self._redis
+
+    def _open_scripts(self) -> _Scripts:
+        if self._scripts is None:
+            raise ClientStateError(f"{self!r} is not open")
+        return self._scripts
+
+    async def _release(self) -> None:
+        if not self._held and not self._taken:
+            return
+        keys = self._keys
+        args: list[str | int] = [len(self._held)]
+        for member, (token, _) in self._held.items():
+            args += (member, token)
+        for change_id, token in self._taken.items():
+            args += (change_id, token)
+        await self._call(
+            "handing back holds",
+            self._open_scripts().release(
+                keys=[keys.due, keys.held, keys.held_due, keys.holder, keys.taken, keys.taker],
+                args=args,
+            ),
+        )
+
+    async def _call(self, what: str, command: Awaitable[T]) -> T:
+        """Await one Redis command within `_COMMAND_TIMEOUT`; never lose a cancellation."""
+        task = asyncio.current_task()
+        cancels = task.cancelling() if task is not None else 0
+        try:
+            async with asyncio.timeout(_COMMAND_TIMEOUT):
+                result = await command
+        except (RedisError, OSError, TimeoutError) as exc:
+            # redis-py's messages name the host and port, never a password.
+            raise WatchStoreUnavailableError(
+                f"watch store unavailable ({what}): {type(exc).__name__}: {exc}"
+            ) from exc
+        if task is not None and task.cancelling() > cancels:
+            # Cancelled during the command, which returned anyway (an injected client with a
+            # socket timeout goes through asyncio.wait_for: CPython gh-86296). Deliver it.
+            raise asyncio.CancelledError
+        return result
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _ms(lease: float) -> int:
+    return max(1, math.ceil(lease * 1000))
+
+
+def _text(value: Any) -> str:
+    """Redis replies are bytes unless the client decodes them."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _dump(c: StatusChange) -> bytes:
+    return orjson.dumps(
+        [
+            c.index,
+            c.phone_number,
+            c.message_id,
+            c.status.value,
+            None if c.previous is None else c.previous.value,
+            c.settled,
+            None if c.reason is None else c.reason.value,
+            c.sequence,
+            c.checked_at,
+            None if c.date is None else c.date.isoformat(),
+            c.code,
+            c.message,
+        ]
+    )
+
+
+def _load(raw: bytes | str) -> StatusChange:
+    (index, phone, message_id, status, previous, settled, reason, sequence, checked_at, date,
+     code, message) = orjson.loads(raw)  # fmt: skip
+    return StatusChange(
+        index,
+        phone,
+        message_id,
+        DeliveryStatus(status),
+        None if previous is None else DeliveryStatus(previous),
+        settled,
+        _REASON[reason],
+        sequence,
+        checked_at,
+        None if date is None else datetime.fromisoformat(date),
+        code,
+        message,
+    )
