@@ -8,8 +8,9 @@ import respx
 
 from smspartner_async import RetryPolicy, SMSPartnerClient
 
-# The fixtures users get: smspartner_sandbox, smspartner_client.
-pytest_plugins = ["smspartner_async.testing"]
+# The fixtures users get (smspartner_sandbox, smspartner_client), and the Redis tests' own
+# (redis_url, own_redis: tests/redis_support.py).
+pytest_plugins = ["smspartner_async.testing", "tests.redis_support"]
 
 BASE_URL = "https://api.smspartner.fr/v1"
 API_KEY = "test-key-9f8e7d6c5b4a"

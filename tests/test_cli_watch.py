@@ -41,6 +41,12 @@ def write_pairs(path: Path, n: int) -> list[tuple[str, int]]:
     return pairs
 
 
+def watch_args(tmp_path: Path, out: Path, speed: str = FAST) -> tuple[str, ...]:
+    """`watch pairs.csv` on the sandbox at `speed`, state in w.db, rows to `out`."""
+    pairs, state = str(tmp_path / "pairs.csv"), str(tmp_path / "w.db")
+    return ("watch", pairs, "--sandbox", "--speed", speed, "--state", state, "-o", str(out))
+
+
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(_commands.cli, list(args))
 
@@ -80,10 +86,7 @@ def check_outcome(rows: list[dict[str, Any]], pairs: list[tuple[str, int]]) -> N
 def test_watch_follows_every_pair_until_it_settles(tmp_path: Path) -> None:
     pairs = write_pairs(tmp_path / "pairs.csv", 600)
     out = tmp_path / "changes.jsonl"
-    result = invoke(
-        "watch", str(tmp_path / "pairs.csv"), "--sandbox", "--speed", FAST,
-        "--state", str(tmp_path / "w.db"), "-o", str(out),
-    )  # fmt: skip
+    result = invoke(*watch_args(tmp_path, out))
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
     check_outcome(rows, pairs)
@@ -95,10 +98,7 @@ def test_watch_follows_every_pair_until_it_settles(tmp_path: Path) -> None:
 def test_the_same_command_again_resumes_and_adds_nothing(tmp_path: Path) -> None:
     pairs = write_pairs(tmp_path / "pairs.csv", 200)
     out = tmp_path / "changes.csv"
-    args = (
-        "watch", str(tmp_path / "pairs.csv"), "--sandbox", "--speed", FAST,
-        "--state", str(tmp_path / "w.db"), "-o", str(out),
-    )  # fmt: skip
+    args = watch_args(tmp_path, out)
     assert invoke(*args).exit_code == 0
     first = out.read_text()
     again = invoke(*args)
@@ -141,11 +141,8 @@ def test_bad_rows_refuse_the_watch_and_leave_no_state(tmp_path: Path) -> None:
 
 
 def start(tmp_path: Path, speed: str) -> subprocess.Popen[str]:
-    command = [
-        sys.executable, "-m", "smspartner_async.cli", "watch", str(tmp_path / "pairs.csv"),
-        "--sandbox", "--speed", speed, "--state", str(tmp_path / "w.db"),
-        "-o", str(tmp_path / "changes.jsonl"),
-    ]  # fmt: skip
+    args = watch_args(tmp_path, tmp_path / "changes.jsonl", speed)
+    command = [sys.executable, "-m", "smspartner_async.cli", *args]
     env = {**os.environ, "NO_COLOR": "1"}
     return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -177,10 +174,7 @@ def test_a_signal_stops_it_cleanly_and_the_same_command_resumes(
     settled_before = sum(row["settled"] for row in rows)
     assert settled_before < len(pairs)
 
-    result = invoke(
-        "watch", str(tmp_path / "pairs.csv"), "--sandbox", "--speed", FAST,
-        "--state", str(tmp_path / "w.db"), "-o", str(out),
-    )  # fmt: skip
+    result = invoke(*watch_args(tmp_path, out))
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
     ids = [row["id"] for row in rows]
@@ -198,10 +192,7 @@ def test_a_killed_watch_loses_nothing_and_repeats_at_most_the_row_in_hand(
     wait_for_rows(out, 150, process)
     process.kill()
     process.communicate(timeout=30)
-    result = invoke(
-        "watch", str(tmp_path / "pairs.csv"), "--sandbox", "--speed", FAST,
-        "--state", str(tmp_path / "w.db"), "-o", str(out),
-    )  # fmt: skip
+    result = invoke(*watch_args(tmp_path, out))
     assert result.exit_code == 0, result.output
     rows = read_rows(out)
     ids = [row["id"] for row in rows]

@@ -34,7 +34,7 @@ from smspartner_async.sandbox import Sandbox, SandboxData, normalize_phone, serv
 from smspartner_async.testing import sandbox_client
 from smspartner_async.watch import SettleReason, watch
 
-from .test_redis_flow import ROOT, in_ci, redis_url
+from .redis_support import ROOT, in_ci
 from .test_watch_fakes import FakeClock
 
 try:
@@ -47,8 +47,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     if in_ci():
         raise
     pytest.skip(f"needs saq and the redis extra ({exc})", allow_module_level=True)
-
-__all__ = ["redis_url"]  # the fixture, imported
 
 SEED = 14
 SPEED = 10.0

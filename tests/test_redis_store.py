@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from smspartner_async.watch import (
     watch,
 )
 from tests import test_watch_store as contract
-from tests.test_redis_flow import REDIS_URL_ENV, RedisServer, free_port, redis_missing
+from tests.redis_support import RedisServer, free_port
 from tests.test_watch_store import change, claim, keep, pair, settle, take
 
 try:
@@ -73,20 +72,6 @@ WORKERS = 3
 
 
 # -- Redis for the tests ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    url = os.environ.get(REDIS_URL_ENV)
-    if not url:
-        redis_missing(f"{REDIS_URL_ENV} is not set")
-        raise AssertionError("unreachable")
-    try:
-        with redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2) as probe:
-            probe.ping()
-    except redis.RedisError as exc:
-        redis_missing(f"no Redis answers at {url} ({exc})")
-    return url
 
 
 def drop_keys(url: str, namespace: str) -> None:
@@ -348,19 +333,6 @@ async def test_an_unreachable_redis_is_a_typed_error_not_a_hang() -> None:
         await RedisWatchStore(client, namespace="x").open()
     await client.aclose()
     assert time.monotonic() - began < 5
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        redis_missing("redis-server is not on PATH")
-        raise AssertionError("unreachable")
-    server = RedisServer(binary, tmp_path)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_redis_going_away_stops_a_watcher_with_the_typed_error(
