@@ -19,7 +19,7 @@ import threading
 from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -36,6 +36,9 @@ from ._retry import RetryPolicy
 from ._transports import TransportName
 from ._validate import DEFAULT_REGION, Pairs
 from ._wire.endpoints import ResponseFormat
+
+if TYPE_CHECKING:
+    from .watch import StatusChange
 
 __all__ = ["SMSPartnerSyncClient"]
 
@@ -455,6 +458,16 @@ class SMSPartnerSyncClient:
             "iter_multi_status",
             lambda: self._client.iter_multi_status(pairs, fail_fast=fail_fast, progress=progress),
         )
+
+    def watch(self, pairs: Pairs, **options: Any) -> Generator[StatusChange, None, None]:
+        """Status changes of `pairs` until every one has settled (as `SMSPartnerClient.watch`).
+
+        For a script or a task that follows a send to its end. The watch runs on
+        the background loop: `sleep` and `clock`, if given, run there too (a
+        coroutine function for `sleep`). Closing the iterator early stops the
+        watch; with a durable `store`, the same call again goes on from there.
+        """
+        return self._iterate("watch", lambda: self._client.watch(pairs, **options))
 
     # -- tags ------------------------------------------------------------------
 

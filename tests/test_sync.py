@@ -581,3 +581,40 @@ def test_repr_hides_the_key(make_sync, sandbox):
     assert text.startswith("SMSPartnerSyncClient(")
     assert "secret-key-123" not in text
     assert isinstance(client._client, SMSPartnerClient)
+
+
+def test_both_clients_have_the_same_methods_with_the_same_parameters() -> None:
+    import inspect
+
+    def public(cls: type) -> dict[str, list[str]]:
+        return {
+            name: list(inspect.signature(member).parameters)
+            for name, member in vars(cls).items()
+            if callable(member) and not name.startswith("_") and name not in ("aclose", "close")
+        }
+
+    assert public(SMSPartnerSyncClient) == public(SMSPartnerClient)
+
+
+def test_watch_follows_pairs_until_they_settle(
+    make_sync: Callable[..., SMSPartnerSyncClient],
+) -> None:
+    from smspartner_async.testing import FastClock
+    from smspartner_async.watch import SettleReason
+
+    clock = FastClock(200_000)
+    sandbox = Sandbox(seed=0, api_key=None, clock=clock)
+    pairs = list(sandbox.data.sample_pairs(200))
+    client = make_sync(sandbox)
+    changes = list(client.watch(pairs, clock=clock, sleep=clock.sleep))
+    last = {c.index: c for c in changes}
+    assert sorted(last) == list(range(200))
+    assert [c for c in changes if c.settled] == sorted(last.values(), key=changes.index)
+    for index, change in last.items():
+        record = sandbox.data.status_of(*pairs[index], elapsed=1e9)
+        if record is None:
+            assert change.reason is SettleReason.API_ERROR
+        elif record.status == "Waiting":
+            assert change.reason is SettleReason.EXPIRED
+        else:
+            assert (change.reason, change.status.value) == (SettleReason.FINAL, record.status)
