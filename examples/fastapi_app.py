@@ -340,7 +340,7 @@ def _e164(phone: str) -> str | None:
 
 def _masked(phone: str) -> str:
     """Logs are read by more people than the data: the last digits are enough to follow a pair."""
-    return phone[:3] + "*" * max(len(phone) - 7, 0) + phone[-4:]
+    return "*" * max(len(phone) - 4, 0) + phone[-4:]
 
 
 def sandbox_app(speed: float = 60.0) -> FastAPI:

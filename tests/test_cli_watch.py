@@ -201,6 +201,35 @@ def test_a_killed_watch_loses_nothing_and_repeats_at_most_the_row_in_hand(
     check_outcome(unique, pairs)
 
 
+def test_rows_reach_a_terminal_as_they_come(tmp_path: Path) -> None:
+    # On a terminal, `check` draws a table at the end; a watch must write each row at once,
+    # since it is marked reported once written. A pty stands in for the terminal.
+    import pty
+
+    pairs = write_pairs(tmp_path / "pairs.csv", 30)
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "smspartner_async.cli", "watch", str(tmp_path / "pairs.csv")]
+    command += ["--sandbox", "--speed", FAST, "--no-live"]
+    process = subprocess.Popen(command, stdout=follower, stderr=subprocess.PIPE, text=True)
+    os.close(follower)
+    _, stderr = process.communicate(timeout=60)
+    printed = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the terminal's other side is closed
+            break
+        if not chunk:
+            break
+        printed += chunk
+    os.close(leader)
+    assert process.returncode == 0, stderr
+    lines = printed.decode().replace("\r\n", "\n").splitlines()
+    assert lines[0].startswith("id,index,phone_number,message_id,status")
+    rows = list(csv.DictReader(lines))
+    check_outcome(rows, pairs)
+
+
 # -- the view ------------------------------------------------------------------------------
 
 
@@ -209,6 +238,7 @@ def test_the_view_counts_pairs_by_last_status_and_settled_reason() -> None:
     view.start(
         StoreCounts({None: 2, DeliveryStatus.WAITING: 1}, {DeliveryStatus.DELIVERED: 4}),
         clock=lambda: 0.0,
+        started=0.0,
     )
     w, d = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
     view.change(StatusChange(0, "+33600000001", 1, w, None, False, None, 1, 0.0))
@@ -219,6 +249,17 @@ def test_the_view_counts_pairs_by_last_status_and_settled_reason() -> None:
     assert "pending 2, settled 5 (1 final, 4 before this run)" in text
     assert "2 changes written to out.csv" in text
     assert "+336" not in text  # counts only
+
+
+def test_a_change_delivered_again_after_a_kill_is_not_counted_twice() -> None:
+    view = WatchView(speed=None, output="out.csv", state="w.db")
+    d = DeliveryStatus.DELIVERED
+    view.start(
+        StoreCounts({}, {d: 1}), clock=lambda: 500.0, started=500.0
+    )  # the store has it settled
+    view.change(StatusChange(0, "+33600000001", 1, d, None, True, SettleReason.FINAL, 1, 400.0))
+    assert (view.statuses[d], view.pending, view.written) == (1, 0, 1)
+    assert "settled 1 (1 before this run)" in view.render().plain
 
 
 def test_durations_read_at_a_glance() -> None:

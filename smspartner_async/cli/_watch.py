@@ -19,7 +19,7 @@ import signal
 import sys
 import time
 from contextlib import aclosing
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import IO, Literal
 
 import attrs
@@ -29,7 +29,7 @@ from ..sandbox import Sandbox
 from ..testing import FastClock
 from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, WatchStore
 from ._input import InputSpec, checked_pairs
-from ._io import CHANGE_FIELDS, change_row, open_output
+from ._io import CHANGE_FIELDS, SUFFIX_FORMATS, change_row, open_output
 from ._options import input_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows
@@ -51,7 +51,7 @@ class _Job:
     speed: float | None
     live: bool
     output: str
-    output_format: Literal["csv", "jsonl"] | None
+    output_format: Literal["csv", "jsonl"]
 
 
 @click.command(epilog=EXIT_CODES)
@@ -136,7 +136,9 @@ def watch(
         (speed or DEFAULT_SPEED) if settings.sandbox else None,
         live if live is not None else sys.stderr.isatty() and not rows_to_terminal,
         output,
-        output_format,
+        # Never the table `check` draws on a terminal: it is drawn at the end, and a change is
+        # marked reported once its row is written.
+        output_format or _format_of(output),
     )
     spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
     bad_rows = BadRows(rejects)
@@ -154,6 +156,10 @@ def watch(
         click.echo(line, err=True)
     if skip_bad_rows and bad_rows.count:
         click.echo(f"{bad_rows.count:,} bad rows left out", err=True)
+
+
+def _format_of(output: str) -> Literal["csv", "jsonl"]:
+    return "jsonl" if SUFFIX_FORMATS.get(PurePath(output).suffix.lower()) == "jsonl" else "csv"
 
 
 async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
@@ -177,10 +183,12 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
             on_round=view.round,
             retention=None,  # a pair in the file and settled is never watched again
         )
+        started = clock()  # no change of this run was found before
         async with watcher:
             added = await watcher.add(pairs)
-            view.start(await _counts(store, added), clock)
-            follow = asyncio.create_task(view.follow(store))
+            view.start(await _counts(store, added), clock, started)
+            # The next check, for the live view only: it costs a store query twice a second.
+            follow = asyncio.create_task(view.follow(store)) if job.live else None
             try:
                 with (
                     open_output(
@@ -194,9 +202,11 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
                             out.flush()  # before the next is asked for: then it is reported
                             view.change(change)
             finally:
-                follow.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await follow
+                if follow is not None:
+                    follow.cancel()
+                    # Whatever it met, it must not hide what ended the watch.
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await follow
 
 
 async def _clock(job: _Job, store: WatchStore) -> FastClock | _WallClock:

@@ -78,10 +78,11 @@ class WatchView:
         self.rounds = 0
         self.next_due: float | None = None
 
-    def start(self, counts: StoreCounts, clock: Callable[[], float]) -> None:
-        """The pairs as the store holds them once the input is added, and the watch's clock."""
+    def start(self, counts: StoreCounts, clock: Callable[[], float], started: float) -> None:
+        """The pairs as the store holds them once the input is added, the watch's clock, and
+        when the watch started on it (a change checked before is an earlier run's)."""
         self._clock = clock
-        self._sim_started = clock()
+        self._sim_started = started
         self.statuses.update(counts.pending)
         self.statuses.update(counts.settled)
         self.pending = counts.total_pending
@@ -90,6 +91,10 @@ class WatchView:
 
     def change(self, change: StatusChange) -> None:
         self.written += 1
+        if change.checked_at < self._sim_started:
+            # Found by an earlier run and delivered again (it was killed holding it): the
+            # store's counts at the start already have it.
+            return
         if self.statuses[change.previous] > 0:
             self.statuses[change.previous] -= 1
         self.statuses[change.status] += 1

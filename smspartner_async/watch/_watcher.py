@@ -149,7 +149,9 @@ class Watcher:
         max_backlog: Changes found and not yet acknowledged past which polling pauses
             until the consumer catches up (bounds the outbox).
         lease: Seconds a claim or a take holds its pairs or changes in a store shared by
-            several processes; longer than a page takes to ask.
+            several processes: longer than a page takes to ask, and than the consumer
+            takes over a batch of changes (up to 1,024); past it, another worker may
+            deliver the same changes again.
     """
 
     def __init__(
