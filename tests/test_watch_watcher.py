@@ -23,6 +23,7 @@ from smspartner_async.watch import (
     SettleReason,
     SQLiteStore,
     StatusChange,
+    WatchedPair,
     Watcher,
     watch,
 )
@@ -95,6 +96,34 @@ async def test_changes_freed_elsewhere_are_taken_without_a_commit_of_ours() -> N
         await asyncio.wait_for(delivered.wait(), 5)
         assert seen == [lapsed]
         assert not w.closed
+
+
+async def test_a_claim_in_flight_when_the_watcher_stops_ends_before_the_store_closes() -> None:
+    # A shared store hands back on close what it knows it holds: a claim cut off mid-way
+    # would leave its pairs held for a whole lease. So stopping lets it finish first.
+    events: list[str] = []
+    started = asyncio.Event()
+
+    class Slow(MemoryStore):
+        async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
+            due = await self.next_due()
+            if due is not None and due <= now:
+                started.set()  # a claim that will hold pairs is in flight
+            await asyncio.sleep(0.2)  # a round trip to a shared store
+            claimed = await super().claim(now=now, limit=limit, lease=lease)
+            events.append(f"claimed {len(claimed)}")
+            return claimed
+
+        async def close(self) -> None:
+            events.append("closed")
+
+    clock = FakeClock()
+    async with scripted_client(api_for(clock, 3)) as client:
+        w = watcher(client, clock, store=Slow())
+        async with w:
+            await w.add([(phone(i), 1) for i in range(3)], sent_at=T0 - 100)  # due at once
+            await asyncio.wait_for(started.wait(), 5)
+    assert events == ["claimed 3", "closed"]
 
 
 async def test_pairs_added_while_it_runs_reach_the_callback() -> None:

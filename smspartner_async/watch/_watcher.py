@@ -463,13 +463,18 @@ class Watcher:
         The next page is claimed while this one is asked, and a page is committed
         while the next one is asked: the store's work (a worker thread, for SQLite)
         overlaps the API calls and the parsing. Commits stay in page order.
+
+        Store calls are shielded from cancellation: a watcher stopped mid-round lets
+        the claim or commit in flight end (`_finish`) before it closes the store, so
+        that a shared store knows what it holds and hands it back at once, rather than
+        leaving a claim whose answer was cut off held for a whole lease.
         """
         tally = _Tally()
         claim = await self._claim_ahead(now)
         commit: asyncio.Future[None] | None = None
         try:
             while claim is not None:
-                page = await claim
+                page = await asyncio.shield(claim)
                 claim = None
                 if not page:
                     break
@@ -478,16 +483,16 @@ class Watcher:
                 results = await self._ask(page, now)
                 updates, found = self._decide(page, results, now, tally)
                 if commit is not None:
-                    await commit
+                    await asyncio.shield(commit)
                 commit = asyncio.ensure_future(self._commit(updates, found))
                 if results is None and claim is not None:
                     # No answer at all: the page claimed ahead is not asked either.
-                    page, claim = await claim, None
+                    page, claim = await asyncio.shield(claim), None
                     updates, found = self._decide(page, None, now, tally)
-                    await commit
+                    await asyncio.shield(commit)
                     commit = asyncio.ensure_future(self._commit(updates, found))
             if commit is not None:
-                await commit
+                await asyncio.shield(commit)
                 commit = None
         finally:
             await _finish(claim, commit)
