@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import httpx
 
@@ -145,12 +145,12 @@ def safe_url(url: httpx.URL) -> str:
 # -- the interface, and its no-op implementation ----------------------------------------
 
 
-class RequestTrace:
-    """One HTTP attempt. This base class records nothing."""
+class _Block:
+    """A context manager that records nothing: what both traces do when tracing is off."""
 
     __slots__ = ()
 
-    def __enter__(self) -> RequestTrace:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -160,26 +160,21 @@ class RequestTrace:
         tb: TracebackType | None,
     ) -> None:
         return None
+
+
+class RequestTrace(_Block):
+    """One HTTP attempt. This base class records nothing."""
+
+    __slots__ = ()
 
     def response(self, response: httpx.Response) -> None:
         """The response's head has arrived (its body is read inside the same block)."""
 
 
-class CallTrace:
+class CallTrace(_Block):
     """One API call, all its attempts. This base class records nothing."""
 
     __slots__ = ()
-
-    def __enter__(self) -> CallTrace:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
 
     def request(self, request: httpx.Request, attempt: int) -> RequestTrace:
         """A context manager around sending `request` and reading its body (attempt 0, 1...)."""
@@ -350,7 +345,7 @@ class _Suppressed(RequestTrace):
     def __init__(self, suppressed: AbstractContextManager[None]) -> None:
         self._suppressed = suppressed
 
-    def __enter__(self) -> RequestTrace:
+    def __enter__(self) -> Self:
         self._suppressed.__enter__()
         return self
 
@@ -461,7 +456,7 @@ class _OtelCall(CallTrace):
             attributes={ENDPOINT: endpoint, PAIRS_ASKED: pairs, RESPONSE_FORMAT: response_format},
         )
 
-    def __enter__(self) -> CallTrace:
+    def __enter__(self) -> Self:
         if self._span.get_span_context().is_valid:
             # Attempts nest under it, and log records correlate with it.
             self._token = self._otel.attach(self._otel.in_context(self._span))
@@ -539,7 +534,7 @@ class _OtelRequest(RequestTrace):
         self._span: Span | None = None
         self._started = 0.0
 
-    def __enter__(self) -> RequestTrace:
+    def __enter__(self) -> Self:
         otel = self._otel
         if self._suppressed is not None:
             self._suppressed.__enter__()
