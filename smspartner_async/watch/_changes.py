@@ -72,20 +72,7 @@ def decide(
     due = schedule.next_check(pair.sent_at, max(pair.due_at, now))
     if status is None or status is last:
         return _keep(pair, due), None
-    sequence = pair.sequence + 1
-    change = StatusChange(
-        pair.position,
-        pair.phone_number,
-        pair.message_id,
-        status,
-        last,
-        False,
-        None,
-        sequence,
-        now,
-        date,
-    )
-    return PairUpdate(pair.phone_number, pair.message_id, due, status, sequence, None), change
+    return _report(pair, now, status, due, date=date)
 
 
 def _keep(pair: WatchedPair, due: float) -> PairUpdate:
@@ -102,14 +89,31 @@ def _settle(
     code: int | None = None,
     message: str | None = None,
 ) -> tuple[PairUpdate, StatusChange]:
+    return _report(pair, now, status, None, reason, date=date, code=code, message=message)
+
+
+def _report(
+    pair: WatchedPair,
+    now: float,
+    status: DeliveryStatus,
+    due: float | None,
+    reason: SettleReason | None = None,
+    *,
+    date: datetime | None = None,
+    code: int | None = None,
+    message: str | None = None,
+) -> tuple[PairUpdate, StatusChange]:
+    """The pair's next change, `status`, and its new state: next checked at `due`, or
+    settled (for `reason`) when `due` is None."""
     sequence = pair.sequence + 1
+    settled = due is None
     change = StatusChange(
         pair.position,
         pair.phone_number,
         pair.message_id,
         status,
         pair.status,
-        True,
+        settled,
         reason,
         sequence,
         now,
@@ -117,4 +121,5 @@ def _settle(
         code,
         message,
     )
-    return PairUpdate(pair.phone_number, pair.message_id, None, status, sequence, now), change
+    settled_at = now if settled else None
+    return PairUpdate(pair.phone_number, pair.message_id, due, status, sequence, settled_at), change
