@@ -18,6 +18,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path, PurePath
 from typing import IO, Literal
@@ -143,19 +144,20 @@ def watch(
     spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
     bad_rows = BadRows(rejects)
     view = WatchView(speed=job.speed, output=output, state=None if state is None else str(state))
+    stopped = False
     try:
         with checked_pairs(input_file, spec, bad_rows, skip_bad_rows=skip_bad_rows) as (pairs, _):
             run(_watch(job, pairs, view))
     except (KeyboardInterrupt, asyncio.CancelledError):
-        for line in view.summary():
-            click.echo(line, err=True)
-        where = f"resumes from {state}" if state is not None else "starts over (no --state)"
-        click.echo(f"stopped; the same command {where}", err=True)
-        click.get_current_context().exit(1)
+        stopped = True
     for line in view.summary():
         click.echo(line, err=True)
     if skip_bad_rows and bad_rows.count:
         click.echo(f"{bad_rows.count:,} bad rows left out", err=True)
+    if stopped:
+        where = f"resumes from {state}" if state is not None else "starts over (no --state)"
+        click.echo(f"stopped; the same command {where}", err=True)
+        click.get_current_context().exit(1)
 
 
 def _format_of(output: str) -> Literal["csv", "jsonl"]:
@@ -170,16 +172,16 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGTERM, me.cancel)
     store: WatchStore = SQLiteStore(job.state) if job.state is not None else MemoryStore()
-    clock, sandbox = await _clock(job, store), None
-    if job.speed is not None:
-        sandbox = Sandbox(api_key=None, clock=clock)
+    fast = await _fast_clock(job, store)
+    clock: Callable[[], float] = time.time if fast is None else fast
+    sandbox = None if fast is None else Sandbox(api_key=None, clock=fast)
     async with open_client(job.settings, sandbox) as client:
         watcher = Watcher(
             client,
             store=store,
             schedule=Schedule(window=job.window),
             clock=clock,
-            sleep=clock.sleep if isinstance(clock, FastClock) else None,
+            sleep=None if fast is None else fast.sleep,
             on_round=view.round,
             retention=None,  # a pair in the file and settled is never watched again
         )
@@ -209,15 +211,15 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
                         await follow
 
 
-async def _clock(job: _Job, store: WatchStore) -> FastClock | _WallClock:
-    """The watch's clock: the wall's, or with --sandbox a fast one.
+async def _fast_clock(job: _Job, store: WatchStore) -> FastClock | None:
+    """With --sandbox, the clock the emulator and the watch share; else None (the wall's).
 
     A fast clock resumed from a state file starts where the last run had got to
     (its earliest pending check), not at the wall's time, which the compressed
     schedule is far ahead of.
     """
     if job.speed is None:
-        return _WallClock()
+        return None
     start: float | None = None
     if job.resuming:
         await store.open()
@@ -228,11 +230,6 @@ async def _clock(job: _Job, store: WatchStore) -> FastClock | _WallClock:
         if due is not None:
             start = max(due, time.time())
     return FastClock(job.speed, start=start)
-
-
-class _WallClock:
-    def __call__(self) -> float:
-        return time.time()
 
 
 async def _counts(store: WatchStore, added: int) -> StoreCounts:
