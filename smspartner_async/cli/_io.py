@@ -92,7 +92,9 @@ CHANGE_FIELDS = (
 
 def _plain(value: object) -> object:
     if isinstance(value, datetime):
-        return value.isoformat()
+        # One rule for every command and column: ISO 8601 in UTC (`+00:00`), whatever a
+        # state file written by an older release holds.
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, Decimal):
         return str(value)
     return value
