@@ -26,16 +26,24 @@ from ._io import RESULT_FIELDS, RESULT_TABLE_FIELDS, InOrder, OutputFormat, open
 from ._options import input_options, output_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows, Summary, progress_bar, stderr_is_terminal
-from ._session import EXIT_CODES, Settings, open_client, run
+from ._session import BAD_INPUT, Settings, exit_codes, open_client, run
 
 __all__ = ["check"]
 
 
-@click.command(epilog=EXIT_CODES)
+CHECK_EXIT_CODES = exit_codes(
+    'every pair got an answer ("not found" is an answer)',
+    "some calls failed after all retries, or the API refused the\n"
+    "request (bad key, IP not allowed)",
+    BAD_INPUT + ", bad\nrows (then nothing is sent, unless --skip-bad-rows)",
+)
+
+
+@click.command(epilog=CHECK_EXIT_CODES)
 @input_options
 @click.option("--ordered", is_flag=True, help="Write rows in input order, not as answers come.")
 @output_options
-@with_settings
+@with_settings()
 def check(
     settings: Settings,
     input_file: IO[str],

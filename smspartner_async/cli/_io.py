@@ -30,6 +30,7 @@ __all__ = [
     "OutputFormat",
     "Writer",
     "change_row",
+    "format_of",
     "message_row",
     "open_output",
     "recipient_row",
@@ -283,6 +284,12 @@ def open_output(
         )
         yield writer
         writer.close()
+
+
+def format_of(path: str) -> Literal["csv", "jsonl"]:
+    """The format a file's name says, CSV unless JSONL: for rows written as they come, never
+    a table (drawn at the end)."""
+    return "jsonl" if SUFFIX_FORMATS.get(PurePath(path).suffix.lower()) == "jsonl" else "csv"
 
 
 def output_format(path: str, stream: IO[str], chosen: OutputFormat | None) -> OutputFormat:
