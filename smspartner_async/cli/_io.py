@@ -46,6 +46,7 @@ SUFFIX_FORMATS: dict[str, OutputFormat] = {".csv": "csv", ".jsonl": "jsonl", ".n
 
 RESULT_FIELDS = (
     "index",
+    "line",
     "phone_number",
     "message_id",
     "ok",
@@ -101,9 +102,12 @@ def _plain(value: object) -> object:
     return value
 
 
-def result_row(result: MultiStatusResult) -> Row:
+def result_row(result: MultiStatusResult, line: int | None = None) -> Row:
+    """`index` is the pair's position among the pairs checked (bad rows skipped are not
+    counted); `line` its line in the input, as the rejects file numbers them."""
     return {
         "index": result.index,
+        "line": line,
         "phone_number": result.phone_number,
         "message_id": result.message_id,
         "ok": result.ok,
