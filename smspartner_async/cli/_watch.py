@@ -180,11 +180,12 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
     fast = await _fast_clock(job, store)
     clock: Callable[[], float] = time.time if fast is None else fast
     sandbox = None if fast is None else Sandbox(api_key=None, clock=fast)
+    schedule = Schedule(window=job.window)
     async with open_client(job.settings, sandbox) as client:
         watcher = Watcher(
             client,
             store=store,
-            schedule=Schedule(window=job.window),
+            schedule=schedule,
             clock=clock,
             sleep=None if fast is None else fast.sleep,
             on_round=view.round,
@@ -193,7 +194,11 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
         started = clock()  # no change of this run was found before
         async with watcher:
             added = await watcher.add(pairs)
-            view.start(await _counts(store, added), clock, started)
+            # The new pairs were sent (added) at `started` or just after: nothing of theirs
+            # is asked before this.
+            first_check = schedule.first_check(started)
+            counts = await _counts(store, added)
+            view.start(counts, clock, started, new=added, first_check=first_check)
             # The next check, for the live view only: it costs a store query twice a second.
             follow = asyncio.create_task(view.follow(store)) if job.live else None
             try:
