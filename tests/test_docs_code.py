@@ -167,7 +167,8 @@ def test_block_runs_as_written(program: Program, sandbox_url: str, tmp_path: Pat
         (tmp_path / "test_example.py").write_text(code, encoding="utf-8")
         for name, text in program.files.items():
             (tmp_path / name).write_text(text, encoding="utf-8")
-        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_example.py"]
+        pytest_args = ["-q", "-p", "no:cacheprovider", "test_example.py"]
+        command = [sys.executable, "-m", "pytest", *pytest_args]
     else:
         env["SMSPARTNER_BASE_URL"] = sandbox_url
         for assignment in block.markers.get("env", "").split():
