@@ -400,3 +400,17 @@ def test_sample_jsonl_from_the_file_name(tmp_path: Path) -> None:
     assert invoke("sample", "--pairs", "3", "-o", str(target)).exit_code == 0
     lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [sorted(item) for item in lines] == [["message_id", "phone_number"]] * 3
+
+
+def test_base_url_from_the_environment_as_the_library_reads_it(
+    served: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The README's recipe exports SMSPARTNER_BASE_URL: the command line follows it too."""
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET + "\n")
+    phone, mid = next(p for p in sample(20, 0.0) if DATA.status_of(*p) is not None)
+    monkeypatch.setenv("SMSPARTNER_BASE_URL", served.removesuffix("/v1"))
+    result = invoke("one", "--api-key-file", str(key_file), phone, str(mid))
+    assert result.exit_code == 0, result.output
+    # Every command sees the environment: demo, which does not use it, is not refused for it.
+    assert invoke("demo", "--pairs", "5").exit_code == 0

@@ -2,8 +2,9 @@
 
 click parses an option only where it is declared, so `check --sandbox` used to
 be "No such option". The shared options are declared on the group and again on
-each command; a value given after the command wins, else the group's holds
-(or the default).
+each command that uses them; a value given after the command wins, else the
+group's holds (or the default). One given before a command that does not use it
+is refused.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from ._internals import ENV_API_KEY, REGIONS
+from ._internals import ENV_API_KEY, ENV_BASE_URL, REGIONS
 from ._session import Settings, setup_logging
 
 __all__ = [
@@ -56,7 +57,9 @@ SHARED: dict[str, Decorator] = {
         "--base-url",
         default=_DEFAULTS.base_url,
         show_default=True,
-        help="The API's root (a bare host gets /v1).",
+        envvar=ENV_BASE_URL,
+        show_envvar=True,
+        help="The API's root (a bare host gets /v1), as the library reads it.",
     ),
     "response_format": click.option(
         "--format",
@@ -127,7 +130,7 @@ def with_settings(
             group = parent.params if parent is not None else {}
             if parent is not None:
                 for name in EVERY:
-                    if name not in uses and name not in implied and _given(parent, name):
+                    if name not in uses and name not in implied and _typed(parent, name):
                         raise click.UsageError(
                             f"{ctx.info_name} does not use {_flag(parent, name)}", ctx=ctx
                         )
@@ -147,6 +150,11 @@ def _flag(ctx: click.Context, name: str) -> str:
     """The option's long spelling, as the group declares it (`--base-url`)."""
     option = next(p for p in ctx.command.params if p.name == name)
     return max(option.opts, key=len)
+
+
+def _typed(ctx: click.Context, name: str) -> bool:
+    """Given on the command line (not from the environment, which every command sees)."""
+    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
 
 
 def _given(ctx: click.Context, name: str) -> bool:
