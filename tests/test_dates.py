@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from click.testing import CliRunner
 
+from smspartner_async._structure import parse_date
 from smspartner_async.cli._commands import cli
 from smspartner_async.sandbox import Sandbox
 from smspartner_async.testing import sandbox_client
@@ -30,8 +32,6 @@ from ._dates_support import delivered_pair
     ],
 )
 def test_every_spelling_of_a_date_is_utc(text, expected):
-    from smspartner_async._structure import parse_date
-
     parsed = parse_date(text)
     assert parsed == expected
     assert parsed is not None and parsed.tzinfo is UTC
@@ -63,8 +63,6 @@ def test_cli_one_and_check_print_the_same_utc_date(tmp_path):
     check = runner.invoke(cli, ["--sandbox", "check", str(pairs), "--output-format", "jsonl"])
     assert one.exit_code == 0, one.output
     assert check.exit_code == 0, check.output
-    import orjson
-
     one_date = orjson.loads(one.stdout.splitlines()[0])["date"]
     check_date = orjson.loads(check.stdout.splitlines()[0])["date"]
     assert one_date == check_date
