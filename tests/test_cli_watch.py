@@ -25,8 +25,17 @@ from click.testing import CliRunner, Result
 from smspartner_async import DeliveryStatus
 from smspartner_async.cli import _commands
 from smspartner_async.cli._watch_view import WatchView, duration
-from smspartner_async.sandbox import SandboxData
-from smspartner_async.watch import SettleReason, StatusChange, StoreCounts
+from smspartner_async.sandbox import Sandbox, SandboxData
+from smspartner_async.testing import FastClock, sandbox_client
+from smspartner_async.watch import (
+    MemoryStore,
+    Schedule,
+    SettleReason,
+    StatusChange,
+    StoreCounts,
+    Watcher,
+    WatchRound,
+)
 
 DATA = SandboxData(0)
 FAST = "200000"  # 48 hours in under a second
@@ -275,10 +284,6 @@ def test_durations_read_at_a_glance() -> None:
 
 async def test_live_view_shows_pairs_asked_and_not_found_as_asked() -> None:
     """Asked and answered "not found" within the grace period is not "not asked yet"."""
-    from smspartner_async.sandbox import Sandbox
-    from smspartner_async.testing import FastClock, sandbox_client
-    from smspartner_async.watch import MemoryStore, Schedule, Watcher, WatchRound
-
     clock = FastClock(50.0)
     sandbox = Sandbox(api_key=None, clock=clock)
     mid = next(iter(DATA.sample_pairs(1)))[1]
