@@ -15,10 +15,8 @@ rendered from docstrings) is written to a file and run in a fresh process:
 A block that is not meant to run (a fragment of a larger program, a recipe
 that needs Redis or a web server) says so, and why, in an HTML comment right
 before it: `<!-- not run: the reason -->`. The reason is this test's skip
-message. A block marked `<!-- continues -->` runs after the one before it in
-the same page, as one program (a guide building an example step by step). A
-block marked `<!-- file: conftest.py -->` is that file, next to the test
-examples that follow it in its page.
+message. A block marked `<!-- file: conftest.py -->` is that file, next to the
+test examples that follow it in its page.
 """
 
 from __future__ import annotations
@@ -38,9 +36,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 _FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\s*$")
-_MARKER = re.compile(
-    r"^\s*<!--\s*(?P<kind>not run|env|continues|file)\s*:?\s*(?P<text>.*?)\s*-->\s*$"
-)
+_MARKER = re.compile(r"^\s*<!--\s*(?P<kind>not run|env|file)\s*:?\s*(?P<text>.*?)\s*-->\s*$")
 _TEST_DEF = re.compile(r"^(async )?def test_\w+\(", re.MULTILINE)
 TIMEOUT = 120
 
@@ -97,21 +93,15 @@ class Program(NamedTuple):
 
 
 def programs() -> list[Program]:
-    """Each block to run, with its code preceded by those it continues."""
+    """Each block to run, with the files its page showed before it."""
     runs: list[Program] = []
-    previous: Program | None = None
     files: dict[Path, dict[str, str]] = {}
     for block in python_blocks():
         page_files = files.setdefault(block.page, {})
         if "file" in block.markers:
             page_files[block.markers["file"]] = block.code
-            continue
-        code = block.code
-        if "continues" in block.markers:
-            assert previous is not None and previous.block.page == block.page, block.name
-            code = previous.code + "\n" + code
-        previous = Program(block, code, dict(page_files))
-        runs.append(previous)
+        else:
+            runs.append(Program(block, block.code, dict(page_files)))
     return runs
 
 
