@@ -87,7 +87,6 @@ def python_blocks() -> list[Block]:
 
 class Program(NamedTuple):
     block: Block
-    code: str
     files: dict[str, str]
     """Files written next to it (a conftest.py the page showed before it)."""
 
@@ -101,7 +100,7 @@ def programs() -> list[Program]:
         if "file" in block.markers:
             page_files[block.markers["file"]] = block.code
         else:
-            runs.append(Program(block, block.code, dict(page_files)))
+            runs.append(Program(block, dict(page_files)))
     return runs
 
 
@@ -146,7 +145,7 @@ def clean_env() -> dict[str, str]:
 
 @pytest.mark.parametrize("program", [pytest.param(p, id=p.block.name) for p in programs()])
 def test_block_runs_as_written(program: Program, sandbox_url: str, tmp_path: Path) -> None:
-    block, code = program.block, program.code
+    block, code = program.block, program.block.code
     if "not run" in block.markers:
         reason = block.markers["not run"]
         assert reason, f"{block.name}: say why the block is not run"
