@@ -31,7 +31,6 @@ import orjson
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
-    ClientStateError,
     RateLimitError,
     ResponseFormatError,
     ResponseTooLargeError,
@@ -41,6 +40,7 @@ from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
 from ._telemetry import CallTrace, current
+from ._transports import closed_client_error
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
@@ -117,6 +117,13 @@ class Shared:
     api_key: SecretStr
     stats: ClientStats = attrs.field(factory=ClientStats)
     on_request: Callable[[RequestEvent], None] | None = None
+    #: The HTTP exchanges running (`Caller._send`), their caller still waiting or gone.
+    exchanges: set[asyncio.Task[Any]] = attrs.field(factory=set)
+
+    def exchange_done(self, task: asyncio.Task[Any]) -> None:
+        self.exchanges.discard(task)
+        if not task.cancelled():
+            task.exception()  # the caller may be gone: its outcome is nobody's to report
 
 
 class Caller:
@@ -255,11 +262,35 @@ class Caller:
         trace: CallTrace,
         attempt: int,
     ) -> Answer:
+        """One HTTP exchange, run in a task of its own that the caller's cancellation never reaches.
+
+        Why: httpcore's pool (1.0.9) loses a connection for good when a request is cancelled
+        after the pool gave it a new connection and before the connection starts on it, or
+        while a connection takes one of its locks (encode/httpcore#1093, #830, #961; the fix,
+        #1099, is not merged). asyncio delivers a cancellation at whatever await the task is
+        parked on, and web handlers' timeouts, `asyncio.timeout`, task groups and clients
+        hanging up cancel at any point; an injected httpx client has the same pool.
+
+        How it holds: the exchange (`send`, the body, the close) runs in a task, and the
+        caller waits for it behind `asyncio.shield`. A caller cancelled meanwhile leaves at
+        once (and frees its slot); the exchange goes on and finishes or fails on its own
+        bounded timeouts (httpx's connect, write, read and pool timeouts, the body's size
+        cap), and its answer is dropped. No cancellation ever reaches httpx or httpcore, on
+        any transport or injected client, so the pool only ever sees requests that end
+        normally. Every wait before the exchange (slot, pause, rate limit, room) is on
+        asyncio's own primitives, which a cancellation leaves consistent.
+
+        Bounded: an exchange whose caller left still counts (`Shared.exchanges`), and a
+        new one starts only while fewer than `max_concurrency` run (`_room`), so the pool
+        never holds more requests than connections and the next call waits at most for
+        those answers. Closing the client's own pool ends the exchanges still running.
+        """
         async with self._flow.slot():
+            await self._room()
             if check is not None:
                 check()
             if self._http.is_closed:
-                raise ClientStateError("Cannot send a request, as the client has been closed.")
+                raise closed_client_error("(or the httpx.AsyncClient given to it was closed)")
             if self.options.deadline is not None and deadline.when() is None:
                 deadline.reschedule(asyncio.get_running_loop().time() + self.options.deadline)
             sent = self._http.build_request(
@@ -269,13 +300,29 @@ class Caller:
                 headers=self._headers,
                 timeout=self._timeout,
             )
-            with trace.request(sent, attempt) as exchange:
-                response = await self._http.send(sent, stream=True)
-                exchange.response(response)
-                try:
-                    return await receive(response, self._limit(endpoint), self._key)
-                finally:
-                    await response.aclose()
+            task = asyncio.get_running_loop().create_task(
+                self._exchange(sent, self._limit(endpoint), trace, attempt)
+            )
+            self._shared.exchanges.add(task)
+            task.add_done_callback(self._shared.exchange_done)
+            return await asyncio.shield(task)
+
+    async def _room(self) -> None:
+        """Wait while `max_concurrency` exchanges run (those whose caller left included)."""
+        exchanges = self._shared.exchanges
+        while len(exchanges) >= self._flow.max_concurrency:
+            await asyncio.wait(set(exchanges), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _exchange(
+        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int
+    ) -> Answer:
+        with trace.request(sent, attempt) as traced:
+            response = await self._http.send(sent, stream=True)
+            traced.response(response)
+            try:
+                return await receive(response, limit, self._key)
+            finally:
+                await response.aclose()
 
     async def _read(
         self, answer: Answer, endpoint: Endpoint, parse: Callable[[dict[str, Any]], T]

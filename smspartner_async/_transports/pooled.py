@@ -1,0 +1,148 @@
+"""The default transport: httpx's own, as several small httpcore pools (shards).
+
+Each shard is a real `httpx.AsyncHTTPTransport`, called through its public
+`handle_async_request`, so everything that patches httpx's transport or
+httpcore's pool sees every request exactly as before: pytest-httpx (which
+patches `httpx.AsyncHTTPTransport.handle_async_request`), respx's default mode
+(which patches `httpcore.AsyncConnectionPool.handle_async_request`) and
+OpenTelemetry's httpx instrumentation. This module patches nothing.
+
+Why shards: httpcore's pool scans every connection it holds (and, for each
+idle one, all of them again) whenever a request starts or ends
+(encode/httpx#3215), so one pool of 128 connections spends more CPU managing
+itself than reading answers. A request here goes to the shard with the most
+free connections; every shard has at most `SHARD_SIZE`, so the scans stay
+short whatever `max_concurrency` is (`benchmarks/`, scenario `shards`).
+
+Why no request ever waits inside httpcore: the client holds a concurrency slot
+for as long as a request is in flight (`_call.Caller`), and the shards have as
+many connections as there are slots, so httpcore's own queue stays empty.
+
+Cancellation is not handled here but one level up, for every transport alike:
+no caller's cancellation ever reaches httpx's `send` (`_call.Caller._exchange`
+says why and how). The only cancellation these pools ever see is the end of
+their event loop, after which they are closed (`LoopBinding`).
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import AsyncIterator
+
+import httpx
+
+from ._loop import LoopBinding, closed_client_error
+
+__all__ = ["SHARD_SIZE", "PooledTransport", "environment_proxy", "shard_sizes"]
+
+#: Connections per httpcore pool at most (`benchmarks/`, scenario `shards`).
+SHARD_SIZE = 8
+
+
+def shard_sizes(connections: int, size: int = SHARD_SIZE) -> list[int]:
+    """`connections` split into as few shards of at most `size` as possible, evenly."""
+    count = -(-connections // size)
+    base, extra = divmod(connections, count)
+    return [base + 1] * extra + [base] * (count - extra)
+
+
+def environment_proxy(url: str) -> str | None:
+    """The proxy the environment names for `url` (`HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`...).
+
+    httpx reads these itself only for the transport it builds; a client given a
+    transport reads them here, once, as the previous default pool did.
+    """
+    target = httpx.URL(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(target.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(target.host):
+        return None
+    return proxy
+
+
+class _Counted(httpx.AsyncByteStream):
+    """A response body that gives its shard's connection back to the count when closed."""
+
+    __slots__ = ("_closed", "_shard", "_stream", "_transport")
+
+    def __init__(self, stream: httpx.AsyncByteStream, transport: PooledTransport, shard: int):
+        self._stream = stream
+        self._transport = transport
+        self._shard = shard
+        self._closed = False
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            if not self._closed:
+                self._closed = True
+                self._transport.busy[self._shard] -= 1
+
+
+class PooledTransport(httpx.AsyncBaseTransport):
+    """`max_connections` connections as shards of at most `SHARD_SIZE`, each an httpx transport.
+
+    `busy[i]` counts the requests of shard `i` whose answer is not closed yet.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_connections: int,
+        proxy: str | None = None,
+        shard_size: int = SHARD_SIZE,
+    ) -> None:
+        self.sizes = shard_sizes(max_connections, shard_size)
+        self.shards = [
+            httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+                proxy=proxy,
+            )
+            for size in self.sizes
+        ]
+        self.busy = [0] * len(self.sizes)
+        self._binding = LoopBinding(self._close_shards)
+        self._closed = False
+
+    def _pick(self) -> int:
+        """The shard with the most free connections (the first of equals)."""
+        if len(self.sizes) == 1:
+            return 0
+        best, most = 0, self.sizes[0] - self.busy[0]
+        for index in range(1, len(self.sizes)):
+            free = self.sizes[index] - self.busy[index]
+            if free > most:
+                best, most = index, free
+        return best
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self._closed:
+            raise closed_client_error()
+        self._binding.enter()
+        index = self._pick()
+        self.busy[index] += 1
+        try:
+            response = await self.shards[index].handle_async_request(request)
+        except BaseException:
+            self.busy[index] -= 1
+            raise
+        stream = response.stream
+        if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
+            self.busy[index] -= 1  # an answer built in memory (a mock's): nothing to give back
+            return response
+        response.stream = _Counted(stream, self, index)
+        return response
+
+    async def _close_shards(self) -> None:
+        for shard in self.shards:
+            await shard.aclose()
+
+    async def aclose(self) -> None:
+        """Close every shard; from another loop, see `LoopBinding.close`."""
+        self._closed = True
+        await self._binding.close()
