@@ -9,8 +9,10 @@ can come first), prints one JSON line naming the module it loaded, then answers 
 - stdout, one JSON line per job: `{"wall": s, "cpu": s, "items": n}`, the wall time and this
   process's CPU time (user + system, every thread) over one `asyncio.run` of the job.
 
-Contenders (NAME): `previous` and `httpx` (the library's default client), `aiohttp`
-(`transport="aiohttp"`), `raw` (aiohttp + orjson, or lxml for XML: `baselines.raw_aiohttp`).
+Contenders (NAME): `previous` and `httpx` (the library's default client), `before` (the
+default client, `transport="httpx"`, of whichever tree is first on `PYTHONPATH`: the design
+before cancellation safety in the `safety` scenario), `aiohttp` (`transport="aiohttp"`), `raw`
+(aiohttp + orjson, or lxml for XML: `baselines.raw_aiohttp`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any
 from . import baselines, library
 from ._common import make_pairs
 
-CONTENDERS = ("previous", "aiohttp", "httpx", "raw")
+CONTENDERS = ("previous", "before", "aiohttp", "httpx", "raw")
 
 
 @cache
@@ -41,7 +43,7 @@ def _work(name: str, job: dict[str, Any]) -> Coroutine[Any, Any, list[Any]]:
     pairs = _pairs(job["pairs"])
     if name == "raw":
         return baselines.raw_aiohttp(url, pairs, concurrency, xml=fmt == "xml")
-    transport = {"previous": None, "aiohttp": "aiohttp", "httpx": "httpx"}[name]
+    transport = {"previous": None, "before": "httpx", "aiohttp": "aiohttp", "httpx": "httpx"}[name]
     return library.multi_status(url, pairs, concurrency, fmt, transport)
 
 

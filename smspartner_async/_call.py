@@ -40,7 +40,7 @@ from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
 from ._telemetry import CallTrace, current
-from ._transports import closed_client_error
+from ._transports import closed_client_error, may_use_httpcore, patched_by_a_mock
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
@@ -95,6 +95,53 @@ def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
     raise exc  # not a transport failure: a bug, let it show
 
 
+class _Exposure:
+    """Whether an exchange is where a cancellation would corrupt httpcore's pool.
+
+    It is the request's `trace` extension, which httpcore calls at the start and end
+    of each step. In httpcore 1.0.9 a cancellation is cleaned up after (the connection
+    closed or marked failed, the request taken out of the pool) inside a connect, and
+    from the start of the request's headers until the response starts closing. It is
+    not from entering the pool until the connect or the request starts (the pool's
+    and the connection's locks), from the end of a connect until the request starts,
+    nor while a response closes (`exposed`). An exchange whose caller left while it
+    was exposed (`abandoned`) cancels itself at the next start of a covered step,
+    or ends on its own if it was closing.
+    """
+
+    __slots__ = ("abandoned", "exposed")
+
+    #: Starts of steps inside httpcore's cleanup: where an abandoned exchange stops.
+    _COVERED = frozenset(
+        (
+            "connection.connect_tcp.started",
+            "http11.send_request_headers.started",
+            "http11.receive_response_body.started",
+        )
+    )
+    #: The end of a connect (the request has not started) and the start of a close.
+    _EXPOSING = frozenset(("connection.connect_tcp.complete", "http11.response_closed.started"))
+
+    def __init__(self, exposed: bool) -> None:
+        self.exposed = exposed
+        self.abandoned = False
+
+    async def __call__(self, event: str, info: dict[str, Any]) -> None:
+        if event in self._COVERED:
+            if self.abandoned:
+                raise asyncio.CancelledError  # inside httpcore's cleanup: it closes the rest
+            self.exposed = False
+        elif event in self._EXPOSING:
+            self.exposed = True
+
+    def abandon(self, task: asyncio.Task[Any]) -> None:
+        """The caller is gone: cancel the exchange now, or let it stop where it may."""
+        if self.exposed:
+            self.abandoned = True
+        else:
+            task.cancel()
+
+
 class _Prepared:
     """A request's URL and body, which carry the key: hidden from repr and tracebacks."""
 
@@ -140,6 +187,7 @@ class Caller:
             httpx.USE_CLIENT_DEFAULT if options.timeout is None else options.timeout
         )
         self._body_urls: dict[str, httpx.URL] = {}
+        self._httpcore = may_use_httpcore(shared.http)
 
     async def call(
         self,
@@ -262,28 +310,30 @@ class Caller:
         trace: CallTrace,
         attempt: int,
     ) -> Answer:
-        """One HTTP exchange, run in a task of its own that the caller's cancellation never reaches.
+        """One HTTP exchange, in a task of its own that a cancellation reaches only where it may.
 
-        Why: httpcore's pool (1.0.9) loses a connection for good when a request is cancelled
-        after the pool gave it a new connection and before the connection starts on it, or
-        while a connection takes one of its locks (encode/httpcore#1093, #830, #961; the fix,
-        #1099, is not merged). asyncio delivers a cancellation at whatever await the task is
-        parked on, and web handlers' timeouts, `asyncio.timeout`, task groups and clients
-        hanging up cancel at any point; an injected httpx client has the same pool.
+        Why: httpcore's pool (1.0.9) loses a connection for good when a request is
+        cancelled at one of a few awaits: after the pool gave it a connection and before
+        the connection starts on it, and, on a new connection, between the end of the
+        connect and the start of the request (encode/httpcore#1093, #830, #961; the fix,
+        #1099, is not merged). asyncio delivers a cancellation at whatever await the task
+        is parked on, and web handlers' timeouts, `asyncio.timeout`, task groups and
+        clients hanging up cancel at any point. An injected httpx client has the same pool.
 
         How it holds: the exchange (`send`, the body, the close) runs in a task, and the
-        caller waits for it behind `asyncio.shield`. A caller cancelled meanwhile leaves at
-        once (and frees its slot); the exchange goes on and finishes or fails on its own
-        bounded timeouts (httpx's connect, write, read and pool timeouts, the body's size
-        cap), and its answer is dropped. No cancellation ever reaches httpx or httpcore, on
-        any transport or injected client, so the pool only ever sees requests that end
-        normally. Every wait before the exchange (slot, pause, rate limit, room) is on
-        asyncio's own primitives, which a cancellation leaves consistent.
+        caller waits for it behind `asyncio.shield`, so the caller's cancellation never
+        lands inside httpx. When the caller goes, the exchange is cancelled by us, once,
+        at a point httpcore cleans up after: at once if it is anywhere else (waiting for
+        the server's answer, reading the body, or on a transport without httpcore's pool);
+        while it is in one of those windows (`_Exposure`, told by httpcore's own trace
+        events), at the next point it is not, a few loop steps later: the start of the
+        connect or of the request. Every wait before the exchange (slot, pause, rate limit,
+        room) is on asyncio's own primitives, which a cancellation leaves consistent.
 
-        Bounded: an exchange whose caller left still counts (`Shared.exchanges`), and a
-        new one starts only while fewer than `max_concurrency` run (`_room`), so the pool
-        never holds more requests than connections and the next call waits at most for
-        those answers. Closing the client's own pool ends the exchanges still running.
+        Bounded: an exchange whose caller left counts until it ends (`Shared.exchanges`),
+        and a new one starts only while fewer than `max_concurrency` run (`_room`), so the
+        pool never holds more requests than connections. Closing the client's own pool
+        ends the exchanges still running.
         """
         async with self._flow.slot():
             await self._room()
@@ -293,19 +343,25 @@ class Caller:
                 raise closed_client_error("(or the httpx.AsyncClient given to it was closed)")
             if self.options.deadline is not None and deadline.when() is None:
                 deadline.reschedule(asyncio.get_running_loop().time() + self.options.deadline)
+            exposure = _Exposure(self._httpcore and patched_by_a_mock() is None)
             sent = self._http.build_request(
                 endpoint.method,
                 request.url,
                 content=request.content,
                 headers=self._headers,
                 timeout=self._timeout,
+                extensions={"trace": exposure},
             )
             task = asyncio.get_running_loop().create_task(
-                self._exchange(sent, self._limit(endpoint), trace, attempt)
+                self._exchange(sent, self._limit(endpoint), trace, attempt, exposure)
             )
             self._shared.exchanges.add(task)
             task.add_done_callback(self._shared.exchange_done)
-            return await asyncio.shield(task)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                exposure.abandon(task)
+                raise
 
     async def _room(self) -> None:
         """Wait while `max_concurrency` exchanges run (those whose caller left included)."""
@@ -314,12 +370,14 @@ class Caller:
             await asyncio.wait(set(exchanges), return_when=asyncio.FIRST_COMPLETED)
 
     async def _exchange(
-        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int
+        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int, exposure: _Exposure
     ) -> Answer:
         with trace.request(sent, attempt) as traced:
             response = await self._http.send(sent, stream=True)
             traced.response(response)
             try:
+                if exposure.abandoned:
+                    raise asyncio.CancelledError  # its caller left while it was exposed
                 return await receive(response, limit, self._key)
             finally:
                 await response.aclose()
@@ -337,7 +395,9 @@ class Caller:
         if self._flow.busy():
             # A call waits for the slot this one freed: let it send before the items are
             # parsed, so its round trip overlaps this CPU work. (An API error above raised
-            # first: a batch it ends sends nothing more.)
+            # first: a batch it ends sends nothing more.) One step for it to take the slot
+            # and start its exchange task, one for that task to send.
+            await asyncio.sleep(0)
             await asyncio.sleep(0)
         return _parse(parse, record)
 

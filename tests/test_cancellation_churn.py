@@ -68,6 +68,7 @@ class ParkingServer:
         self.most_open = 0
         self.answered = 0
         self._handlers: set[asyncio.Task[Any]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
 
     def release(self) -> None:
         self._gate.set()
@@ -80,6 +81,7 @@ class ParkingServer:
         task = asyncio.current_task()
         assert task is not None
         self._handlers.add(task)
+        self._writers.add(writer)
         self.open_connections += 1
         self.most_open = max(self.most_open, self.open_connections)
         try:
@@ -102,6 +104,7 @@ class ParkingServer:
         finally:
             self.open_connections -= 1
             writer.close()
+            self._writers.discard(writer)
             self._handlers.discard(task)
 
     @contextlib.asynccontextmanager
@@ -114,9 +117,10 @@ class ParkingServer:
             self.point = None
             self.release()
             server.close()
-            for task in list(self._handlers):
-                task.cancel()
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+            for writer in list(self._writers):
+                writer.close()  # the handlers see the end of their connection and return
+            if self._handlers:
+                await asyncio.wait(set(self._handlers), timeout=5)
             await server.wait_closed()
 
 

@@ -21,9 +21,17 @@ import httpx
 
 from .._version import __version__
 from ._loop import closed_client_error
+from ._mocks import patched_by_a_mock
 from .pooled import PooledTransport, environment_proxy
 
-__all__ = ["TRANSPORTS", "TransportName", "closed_client_error", "make_http_client"]
+__all__ = [
+    "TRANSPORTS",
+    "TransportName",
+    "closed_client_error",
+    "make_http_client",
+    "may_use_httpcore",
+    "patched_by_a_mock",
+]
 
 TransportName = Literal["httpx", "aiohttp"]
 TRANSPORTS: tuple[TransportName, ...] = ("httpx", "aiohttp")
@@ -53,3 +61,22 @@ def make_http_client(
         )
     pooled = PooledTransport(max_connections=max_concurrency, proxy=environment_proxy(base_url))
     return httpx.AsyncClient(transport=pooled, timeout=timeout, headers=headers)
+
+
+def may_use_httpcore(http: httpx.AsyncClient) -> bool:
+    """Whether `http` may send through an httpcore pool, where a cancellation can land
+    outside httpcore's cleanup (`_call.Caller._send` defers it then).
+
+    httpx has no public accessor for a client's transports: this reads its `_transport`
+    and `_mounts`, and counts any transport it does not know as httpcore's (the safe guess).
+    Known to take a cancellation anywhere: httpx's mock and ASGI transports, and any
+    transport with a true `cancel_safe` attribute (the aiohttp one).
+    """
+    mounts: dict[object, object] = getattr(http, "_mounts", {})
+    transports = [getattr(http, "_transport", None), *mounts.values()]
+    return any(
+        transport is not None
+        and not isinstance(transport, httpx.MockTransport | httpx.ASGITransport)
+        and not getattr(transport, "cancel_safe", False)
+        for transport in transports
+    )

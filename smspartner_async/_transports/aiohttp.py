@@ -28,11 +28,11 @@ import urllib.request
 from collections.abc import AsyncIterator
 
 import aiohttp
-import httpcore
 import httpx
 
 from .._errors import ClientStateError
 from ._loop import LoopBinding, closed_client_error
+from ._mocks import patched_by_a_mock
 
 __all__ = ["AiohttpTransport", "client_timeout"]
 
@@ -101,6 +101,9 @@ class _mapped:
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """`httpx.AsyncBaseTransport` sending through one `aiohttp.ClientSession`.
 
+    A cancellation may land anywhere in a request: aiohttp releases or closes the
+    connection (`cancel_safe`, read by `_transports.may_use_httpcore`).
+
     The session is created on the first request, inside the running loop, and
     is bound to that loop (`LoopBinding`): using it from another loop is a clear
     error instead of "Event loop is closed" deep inside a socket, and it closes
@@ -109,6 +112,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     With `trust_env`, proxy variables are read once, here, as httpx does:
     aiohttp's own `trust_env` reads them (and ~/.netrc) on every request.
     """
+
+    cancel_safe = True
 
     def __init__(
         self,
@@ -145,7 +150,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        patched = _patched_by_a_mock()
+        patched = patched_by_a_mock()
         if patched is not None:
             raise ClientStateError(
                 f"{patched} is patched by a mock (pytest-httpx, or respx's default mode), "
@@ -203,19 +208,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         """Close the session; from another loop, see `LoopBinding.close`."""
         self._closed = True
         await self._binding.close()
-
-
-def _patched_by_a_mock() -> str | None:
-    """httpx's transport or httpcore's pool, when a mock has replaced its send method.
-
-    pytest-httpx replaces `httpx.AsyncHTTPTransport.handle_async_request`, respx's
-    default mode `httpcore.AsyncConnectionPool.handle_async_request`: a method whose
-    name is no longer the class's own. Read only, never patched back.
-    """
-    for cls in (httpx.AsyncHTTPTransport, httpcore.AsyncConnectionPool):
-        if cls.handle_async_request.__qualname__ != f"{cls.__name__}.handle_async_request":
-            return f"{cls.__module__}.{cls.__name__}.handle_async_request"
-    return None
 
 
 @functools.cache

@@ -18,10 +18,12 @@ Why no request ever waits inside httpcore: the client holds a concurrency slot
 for as long as a request is in flight (`_call.Caller`), and the shards have as
 many connections as there are slots, so httpcore's own queue stays empty.
 
-Cancellation is not handled here but one level up, for every transport alike:
-no caller's cancellation ever reaches httpx's `send` (`_call.Caller._exchange`
-says why and how). The only cancellation these pools ever see is the end of
-their event loop, after which they are closed (`LoopBinding`).
+Cancellation is handled one level up, for every transport and injected client
+alike (`_call.Caller._send` says why and how): a caller's cancellation never
+reaches httpx; the exchange it leaves behind is cancelled by the library, once,
+only where httpcore cleans up after it (httpcore's own trace events say where),
+so these pools never hold a connection that is neither idle, active nor closed.
+At the end of their event loop they are closed (`LoopBinding`).
 """
 
 from __future__ import annotations
