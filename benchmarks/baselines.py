@@ -26,9 +26,10 @@ from ._common import JSON_HEADERS, PATH, chunked, request_body, run_pool
 Post = Callable[[bytes], Awaitable[bytes]]
 TRANSPORTS = (
     "httpx-httpcore",
+    "project-pooled-1",
+    "project-pooled-2",
     "project-pooled-4",
     "project-pooled-8",
-    "project-pooled-16",
     "httpx-aiohttp",
     "project-aiohttp",
     "project-aiohttp-noenv",

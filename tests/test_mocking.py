@@ -19,13 +19,13 @@ import pytest
 import respx
 
 from smspartner_async import ClientStateError, RetryPolicy, SMSPartnerClient
-from smspartner_async._transports.pooled import PooledTransport
+from smspartner_async._transports.pooled import SHARD_SIZE, PooledTransport
 
 from . import seeds
 from .pools import assert_idle, settle
 
 BASE = "https://api.smspartner.fr/v1"
-CONCURRENCY = 32  # four shards
+CONCURRENCY = 32  # 32 shards of one connection
 CALLS = 2 * CONCURRENCY
 
 
@@ -86,7 +86,7 @@ def shards_used(target: SMSPartnerClient) -> int:
 async def test_the_respx_decorator_sees_every_shard(no_sockets: list[object]) -> None:
     route = respx.get(f"{BASE}/message-status").mock(side_effect=slow_answer)
     async with client() as target:
-        assert shards_used(target) == 4
+        assert shards_used(target) == CONCURRENCY // SHARD_SIZE
         answered = await many_calls(target)
     assert route.call_count >= answered
 

@@ -10,9 +10,11 @@ OpenTelemetry's httpx instrumentation. This module patches nothing.
 Why shards: httpcore's pool scans every connection it holds (and, for each
 idle one, all of them again) whenever a request starts or ends
 (encode/httpx#3215), so one pool of 128 connections spends more CPU managing
-itself than reading answers. A request here goes to the shard with the most
-free connections; every shard has at most `SHARD_SIZE`, so the scans stay
-short whatever `max_concurrency` is (`benchmarks/`, scenario `shards`).
+itself than reading answers. A request here takes the shard of a free
+connection (the last freed first, so warm connections are reused); every shard
+has at most `SHARD_SIZE` connections, so the scans stay short whatever
+`max_concurrency` is (`benchmarks/`, scenario `transports`, rows
+`project-pooled-N`).
 
 Why no request ever waits inside httpcore: the client holds a concurrency slot
 for as long as a request is in flight (`_call.Caller`), and the shards have as
@@ -28,6 +30,8 @@ At the end of their event loop they are closed (`LoopBinding`).
 
 from __future__ import annotations
 
+import functools
+import ssl
 import urllib.request
 from collections.abc import AsyncIterator
 
@@ -37,8 +41,9 @@ from ._loop import LoopBinding, closed_client_error
 
 __all__ = ["SHARD_SIZE", "PooledTransport", "environment_proxy", "shard_sizes"]
 
-#: Connections per httpcore pool at most (`benchmarks/`, scenario `shards`).
-SHARD_SIZE = 8
+#: Connections per httpcore pool at most: one, the fastest measured at every concurrency
+#: (`benchmarks/`, scenario `transports`, rows `project-pooled-N`).
+SHARD_SIZE = 1
 
 
 def shard_sizes(connections: int, size: int = SHARD_SIZE) -> list[int]:
@@ -46,6 +51,13 @@ def shard_sizes(connections: int, size: int = SHARD_SIZE) -> list[int]:
     count = -(-connections // size)
     base, extra = divmod(connections, count)
     return [base + 1] * extra + [base] * (count - extra)
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default context (certifi's roots, or `SSL_CERT_FILE`), built once per process
+    and shared by every shard: loading the roots is the slow part of making a transport."""
+    return httpx.create_ssl_context()
 
 
 def environment_proxy(url: str) -> str | None:
@@ -83,7 +95,7 @@ class _Counted(httpx.AsyncByteStream):
         finally:
             if not self._closed:
                 self._closed = True
-                self._transport.busy[self._shard] -= 1
+                self._transport.give_back(self._shard)
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
@@ -100,42 +112,45 @@ class PooledTransport(httpx.AsyncBaseTransport):
         shard_size: int = SHARD_SIZE,
     ) -> None:
         self.sizes = shard_sizes(max_connections, shard_size)
+        verify = _ssl_context()
         self.shards = [
             httpx.AsyncHTTPTransport(
+                verify=verify,
                 limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
                 proxy=proxy,
             )
             for size in self.sizes
         ]
         self.busy = [0] * len(self.sizes)
+        # One entry per free connection, naming its shard; the last freed is taken first.
+        self._free = [index for index, size in enumerate(self.sizes) for _ in range(size)][::-1]
         self._binding = LoopBinding(self._close_shards)
         self._closed = False
 
-    def _pick(self) -> int:
-        """The shard with the most free connections (the first of equals)."""
-        if len(self.sizes) == 1:
-            return 0
-        best, most = 0, self.sizes[0] - self.busy[0]
-        for index in range(1, len(self.sizes)):
-            free = self.sizes[index] - self.busy[index]
-            if free > most:
-                best, most = index, free
-        return best
+    def _take(self) -> int:
+        """A shard with a free connection (the first shard if none is: httpcore queues it)."""
+        index = self._free.pop() if self._free else 0
+        self.busy[index] += 1
+        return index
+
+    def give_back(self, index: int) -> None:
+        self.busy[index] -= 1
+        if self.busy[index] < self.sizes[index]:
+            self._free.append(index)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._closed:
             raise closed_client_error()
         self._binding.enter()
-        index = self._pick()
-        self.busy[index] += 1
+        index = self._take()
         try:
             response = await self.shards[index].handle_async_request(request)
         except BaseException:
-            self.busy[index] -= 1
+            self.give_back(index)
             raise
         stream = response.stream
         if response.is_closed or not isinstance(stream, httpx.AsyncByteStream):
-            self.busy[index] -= 1  # an answer built in memory (a mock's): nothing to give back
+            self.give_back(index)  # an answer built in memory (a mock's): nothing to wait for
             return response
         response.stream = _Counted(stream, self, index)
         return response
