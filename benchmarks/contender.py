@@ -11,7 +11,8 @@ can come first), prints one JSON line naming the module it loaded, then answers 
 
 Contenders (NAME): `previous` and `httpx` (the library's default client), `before` (the
 default client, `transport="httpx"`, of whichever tree is first on `PYTHONPATH`: the design
-before cancellation safety in the `safety` scenario), `aiohttp` (`transport="aiohttp"`), `raw`
+before cancellation safety in the `safety` scenario), `one-pool` (this tree's client over one
+httpcore pool, as before: `library.multi_status_one_pool`), `aiohttp` (`transport="aiohttp"`), `raw`
 (aiohttp + orjson, or lxml for XML: `baselines.raw_aiohttp`).
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 from . import baselines, library
 from ._common import make_pairs
 
-CONTENDERS = ("previous", "before", "aiohttp", "httpx", "raw")
+CONTENDERS = ("previous", "before", "one-pool", "aiohttp", "httpx", "raw")
 
 
 @cache
@@ -43,6 +44,8 @@ def _work(name: str, job: dict[str, Any]) -> Coroutine[Any, Any, list[Any]]:
     pairs = _pairs(job["pairs"])
     if name == "raw":
         return baselines.raw_aiohttp(url, pairs, concurrency, xml=fmt == "xml")
+    if name == "one-pool":
+        return library.multi_status_one_pool(url, pairs, concurrency, fmt)
     transport = {"previous": None, "before": "httpx", "aiohttp": "aiohttp", "httpx": "httpx"}[name]
     return library.multi_status(url, pairs, concurrency, fmt, transport)
 

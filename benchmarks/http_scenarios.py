@@ -47,6 +47,14 @@ def _interleaved(
     return {name: best(timings) for name, timings in runs.items()}
 
 
+def _shard_size() -> str:
+    try:
+        from smspartner_async._transports.pooled import SHARD_SIZE
+    except Exception:  # a tree without it
+        return "?"
+    return str(SHARD_SIZE)
+
+
 def _skip_reason(name: str) -> str | None:
     try:
         if name == "httpx2":
@@ -141,7 +149,7 @@ def transports(profile: Profile) -> Section:
     section.notes += [
         "httpx-httpcore: httpx.AsyncClient's own transport (one httpcore pool); "
         "project-pooled-N: smspartner_async._transports.pooled.PooledTransport, httpcore pools "
-        'of at most N connections (the client\'s transport="httpx" uses N = SHARD_SIZE = 8); '
+        f'of at most N connections (the client\'s transport="httpx" uses N = {_shard_size()}); '
         "httpx-aiohttp: httpx_aiohttp.AiohttpTransport; project-aiohttp: "
         "smspartner_async._transports.aiohttp.AiohttpTransport under httpx.AsyncClient (the "
         'client\'s transport="aiohttp"; -noenv: with trust_env=False); httpx2: '

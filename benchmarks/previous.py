@@ -50,6 +50,7 @@ LABELS = {
     "aiohttp": 'this tree, transport="aiohttp"',
     "httpx": 'this tree, default transport="httpx"',
     "before": "the design before cancellation safety (bdaea71), default transport",
+    "one-pool": "this tree's exchanges over one httpcore pool (the layout before)",
     "raw": "raw aiohttp + orjson (lxml for XML)",
 }
 
@@ -335,7 +336,12 @@ def safety(profile: Profile) -> Section:
         section.notes.append(f"skipped: {why}")
         return section
     with ServerProcess() as fast, ServerProcess(latency=LATENCY) as slow:
-        contenders = [Contender("before", source), Contender("httpx"), Contender("raw")]
+        contenders = [
+            Contender("before", source),
+            Contender("one-pool"),
+            Contender("httpx"),
+            Contender("raw"),
+        ]
         try:
             for contender in contenders:
                 contender.start()
@@ -350,7 +356,7 @@ def safety(profile: Profile) -> Section:
             for contender in contenders:
                 contender.stop()
     cpu, wall = figures["cpu-json"], figures["wall-c8"]
-    for name in ("before", "httpx", "raw"):
+    for name in ("before", "one-pool", "httpx", "raw"):
         per_item = min(cpu[name])
         section.rows.append(
             [
@@ -362,16 +368,23 @@ def safety(profile: Profile) -> Section:
                 _ratio(wall, name, "before")[0],
             ]
         )
-    cpu_ratio, cpu_turns = _ratio(cpu, "httpx", "before")
-    wall_ratio, wall_turns = _ratio(wall, "httpx", "before")
-    extra = (min(cpu["httpx"]) - min(cpu["before"])) * 500
+    extra: dict[str, float] = {}
+    for name, what in (
+        ("one-pool", "cancellation safety alone (same pool layout)"),
+        ("httpx", "this tree's default client (safety + one pool per connection)"),
+    ):
+        cpu_ratio, cpu_turns = _ratio(cpu, name, "before")
+        wall_ratio, wall_turns = _ratio(wall, name, "before")
+        extra[name] = (min(cpu[name]) - min(cpu["before"])) * 500
+        section.notes += [
+            f"{what}, client CPU per request: {extra[name]:+.0f} us ({cpu_ratio:.3f}x); turn "
+            f"by turn: {_spread(cpu_turns)}; wall at c=8, 50 ms: {wall_ratio:.3f}x, turn by "
+            f"turn: {_spread(wall_turns)}",
+        ]
     section.notes += [
-        f"cancellation safety, client CPU per request: {extra:+.0f} us ({cpu_ratio:.3f}x); "
-        f"turn by turn: {_spread(cpu_turns)}",
-        f"wall at c=8, 50 ms: {wall_ratio:.3f}x; turn by turn: {_spread(wall_turns)}",
         "us CPU/request: the contender process's CPU time over one asyncio.run of "
-        "multi_status (no latency, client created and closed inside) / requests; the "
-        "difference is the exchange task, the shield and the shard wrapper per request",
+        "multi_status (no latency, client created and closed inside) / requests; safety "
+        "costs an exchange task, a shield and httpcore's trace callbacks per request",
         f"server: {NAME} (one without latency, one with)",
     ]
     section.data = {"pairs": n, "figures": figures, "extra_us_per_request": extra}

@@ -100,13 +100,14 @@ class _Exposure:
 
     It is the request's `trace` extension, which httpcore calls at the start and end
     of each step. In httpcore 1.0.9 a cancellation is cleaned up after (the connection
-    closed or marked failed, the request taken out of the pool) inside a connect, and
-    from the start of the request's headers until the response starts closing. It is
-    not from entering the pool until the connect or the request starts (the pool's
-    and the connection's locks), from the end of a connect until the request starts,
-    nor while a response closes (`exposed`). An exchange whose caller left while it
-    was exposed (`abandoned`) cancels itself at the next start of a covered step,
-    or ends on its own if it was closing.
+    closed or marked failed, the request taken out of the pool) inside a connect, from
+    the start of the request's headers to the end of the response's, and while the
+    body is read. It is not from entering the pool until the connect or the request
+    starts (the pool's and the connection's locks), from the end of a connect until
+    the request starts, nor while a response closes (`exposed`); the short way from
+    the response's headers to its body is counted as exposed too, to be safe. An
+    exchange whose caller left while it was exposed (`abandoned`) cancels itself at
+    the next start of a covered step, or ends on its own if it was closing.
     """
 
     __slots__ = ("abandoned", "exposed")
@@ -119,8 +120,16 @@ class _Exposure:
             "http11.receive_response_body.started",
         )
     )
-    #: The end of a connect (the request has not started) and the start of a close.
-    _EXPOSING = frozenset(("connection.connect_tcp.complete", "http11.response_closed.started"))
+    #: The end of a connect (the request has not started), the end of a response's headers
+    #: (a proxy's tunnel goes on after its CONNECT's; the body has not started) and the
+    #: start of a close.
+    _EXPOSING = frozenset(
+        (
+            "connection.connect_tcp.complete",
+            "http11.receive_response_headers.complete",
+            "http11.response_closed.started",
+        )
+    )
 
     def __init__(self, exposed: bool) -> None:
         self.exposed = exposed
