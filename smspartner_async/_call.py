@@ -40,7 +40,7 @@ from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
 from ._telemetry import CallTrace, current
-from ._transports import closed_client_error, may_use_httpcore, patched_by_a_mock
+from ._transports import Exposure, closed_client_error, may_use_httpcore, patched_by_a_mock
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
@@ -93,62 +93,6 @@ def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
         if isinstance(exc, source):
             return target(f"{endpoint}: {type(exc).__name__}: {exc}", endpoint=endpoint)
     raise exc  # not a transport failure: a bug, let it show
-
-
-class _Exposure:
-    """Whether an exchange is where a cancellation would corrupt httpcore's pool.
-
-    It is the request's `trace` extension, which httpcore calls at the start and end
-    of each step. In httpcore 1.0.9 a cancellation is cleaned up after (the connection
-    closed or marked failed, the request taken out of the pool) inside a connect, from
-    the start of the request's headers to the end of the response's, and while the
-    body is read. It is not from entering the pool until the connect or the request
-    starts (the pool's and the connection's locks), from the end of a connect until
-    the request starts, nor while a response closes (`exposed`); the short way from
-    the response's headers to its body is counted as exposed too, to be safe. An
-    exchange whose caller left while it was exposed (`abandoned`) cancels itself at
-    the next start of a covered step, or ends on its own if it was closing.
-    """
-
-    __slots__ = ("abandoned", "exposed")
-
-    #: Starts of steps inside httpcore's cleanup: where an abandoned exchange stops.
-    _COVERED = frozenset(
-        (
-            "connection.connect_tcp.started",
-            "http11.send_request_headers.started",
-            "http11.receive_response_body.started",
-        )
-    )
-    #: The end of a connect (the request has not started), the end of a response's headers
-    #: (a proxy's tunnel goes on after its CONNECT's; the body has not started) and the
-    #: start of a close.
-    _EXPOSING = frozenset(
-        (
-            "connection.connect_tcp.complete",
-            "http11.receive_response_headers.complete",
-            "http11.response_closed.started",
-        )
-    )
-
-    def __init__(self, exposed: bool) -> None:
-        self.exposed = exposed
-        self.abandoned = False
-
-    async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event in self._COVERED:
-            if self.abandoned:
-                raise asyncio.CancelledError  # inside httpcore's cleanup: it closes the rest
-            self.exposed = False
-        elif event in self._EXPOSING:
-            self.exposed = True
-
-    def abandon(self, task: asyncio.Task[Any]) -> None:
-        """The caller is gone: cancel the exchange now, or let it stop where it may."""
-        if self.exposed:
-            self.abandoned = True
-        else:
-            task.cancel()
 
 
 class _Prepared:
@@ -334,7 +278,7 @@ class Caller:
         lands inside httpx. When the caller goes, the exchange is cancelled by us, once,
         at a point httpcore cleans up after: at once if it is anywhere else (waiting for
         the server's answer, reading the body, or on a transport without httpcore's pool);
-        while it is in one of those windows (`_Exposure`, told by httpcore's own trace
+        while it is in one of those windows (`Exposure`, told by httpcore's own trace
         events), at the next point it is not, a few loop steps later: the start of the
         connect or of the request. Every wait before the exchange (slot, pause, rate limit,
         room) is on asyncio's own primitives, which a cancellation leaves consistent.
@@ -352,7 +296,7 @@ class Caller:
                 raise closed_client_error("(or the httpx.AsyncClient given to it was closed)")
             if self.options.deadline is not None and deadline.when() is None:
                 deadline.reschedule(asyncio.get_running_loop().time() + self.options.deadline)
-            exposure = _Exposure(self._httpcore and patched_by_a_mock() is None)
+            exposure = Exposure(self._httpcore and patched_by_a_mock() is None)
             sent = self._http.build_request(
                 endpoint.method,
                 request.url,
@@ -379,7 +323,7 @@ class Caller:
             await asyncio.wait(set(exchanges), return_when=asyncio.FIRST_COMPLETED)
 
     async def _exchange(
-        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int, exposure: _Exposure
+        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int, exposure: Exposure
     ) -> Answer:
         with trace.request(sent, attempt) as traced:
             response = await self._http.send(sent, stream=True)

@@ -20,12 +20,14 @@ from typing import Literal
 import httpx
 
 from .._version import __version__
+from ._exposure import Exposure
 from ._loop import closed_client_error
 from ._mocks import patched_by_a_mock
 from .pooled import PooledTransport, environment_proxy
 
 __all__ = [
     "TRANSPORTS",
+    "Exposure",
     "TransportName",
     "closed_client_error",
     "make_http_client",
