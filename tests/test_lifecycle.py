@@ -215,3 +215,31 @@ def test_the_script_above_fails_on_a_pool_that_does_not_close_with_its_loop() ->
         check=False,
     )
     assert done.stderr != ""
+
+
+def test_aclose_from_another_loop_while_the_pool_s_loop_still_runs_says_where_to_close() -> None:
+    """A loop in another thread still owns the sockets: refuse, and say to close it there."""
+    import asyncio
+    import threading
+
+    from smspartner_async._transports.pooled import PooledTransport
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    transport = PooledTransport(max_connections=2)
+
+    async def bind() -> None:
+        transport._binding.enter()  # what the first request does
+
+    try:
+        asyncio.run_coroutine_threadsafe(bind(), loop).result(5)
+        with pytest.raises(ClientStateError, match="still running") as caught:
+            asyncio.run(transport.aclose())
+        assert "close the client inside that loop" in str(caught.value)
+        asyncio.run_coroutine_threadsafe(transport.aclose(), loop).result(5)  # there, it closes
+        assert transport._binding._done
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(5)
+        loop.close()
