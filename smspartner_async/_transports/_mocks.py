@@ -13,12 +13,16 @@ import httpx
 
 __all__ = ["patched_by_a_mock"]
 
-_PATCHED = (httpx.AsyncHTTPTransport, httpcore.AsyncConnectionPool)
+# Each class, and the qualified name of its own method (asked on every request: built once).
+_PATCHED = tuple(
+    (cls, f"{cls.__name__}.handle_async_request")
+    for cls in (httpx.AsyncHTTPTransport, httpcore.AsyncConnectionPool)
+)
 
 
 def patched_by_a_mock() -> str | None:
     """The replaced method's name (`httpx.AsyncHTTPTransport.handle_async_request`), or None."""
-    for cls in _PATCHED:
-        if cls.handle_async_request.__qualname__ != f"{cls.__name__}.handle_async_request":
-            return f"{cls.__module__}.{cls.__name__}.handle_async_request"
+    for cls, own in _PATCHED:
+        if cls.handle_async_request.__qualname__ != own:
+            return f"{cls.__module__}.{own}"
     return None
