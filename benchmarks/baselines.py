@@ -4,7 +4,8 @@
 - `naive_httpx_gather`: `httpx.AsyncClient` and `asyncio.gather` over every chunk at once;
 - `sync_sequential`: the documents' approach, one synchronous call per 500 pairs, in turn;
 - `transport_client`: one client per HTTP stack, giving `post(body) -> bytes`, for the
-  transports table (`httpx` over httpcore, `httpx_aiohttp`, the project's aiohttp transport
+  transports table (`httpx` over httpcore, the project's default transport (httpcore pools
+  in shards of 4, 8 or 16 connections), `httpx_aiohttp`, the project's aiohttp transport
   under httpx, `httpx2`, raw aiohttp).
 """
 
@@ -25,6 +26,10 @@ from ._common import JSON_HEADERS, PATH, chunked, request_body, run_pool
 Post = Callable[[bytes], Awaitable[bytes]]
 TRANSPORTS = (
     "httpx-httpcore",
+    "project-pooled-1",
+    "project-pooled-2",
+    "project-pooled-4",
+    "project-pooled-8",
     "httpx-aiohttp",
     "project-aiohttp",
     "project-aiohttp-noenv",
@@ -129,6 +134,11 @@ async def transport_client(name: str, base: str, concurrency: int) -> AsyncItera
         from httpx_aiohttp import AiohttpTransport
 
         transport = AiohttpTransport(limits=limits)
+    elif name.startswith("project-pooled-"):
+        from smspartner_async._transports.pooled import PooledTransport
+
+        size = int(name.rsplit("-", 1)[1])
+        transport = PooledTransport(max_connections=concurrency, shard_size=size)
     elif name in ("project-aiohttp", "project-aiohttp-noenv"):
         from smspartner_async._transports.aiohttp import AiohttpTransport as ProjectTransport
 

@@ -9,8 +9,11 @@ can come first), prints one JSON line naming the module it loaded, then answers 
 - stdout, one JSON line per job: `{"wall": s, "cpu": s, "items": n}`, the wall time and this
   process's CPU time (user + system, every thread) over one `asyncio.run` of the job.
 
-Contenders (NAME): `previous` and `httpx` (the library's default client), `aiohttp`
-(`transport="aiohttp"`), `raw` (aiohttp + orjson, or lxml for XML: `baselines.raw_aiohttp`).
+Contenders (NAME): `previous` and `httpx` (the library's default client), `before` (the
+default client, `transport="httpx"`, of whichever tree is first on `PYTHONPATH`: the design
+before cancellation safety in the `safety` scenario), `one-pool` (this tree's client over one
+httpcore pool, as before: `library.multi_status_one_pool`), `aiohttp` (`transport="aiohttp"`), `raw`
+(aiohttp + orjson, or lxml for XML: `baselines.raw_aiohttp`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 from . import baselines, library
 from ._common import make_pairs
 
-CONTENDERS = ("previous", "aiohttp", "httpx", "raw")
+CONTENDERS = ("previous", "before", "one-pool", "aiohttp", "httpx", "raw")
 
 
 @cache
@@ -41,7 +44,9 @@ def _work(name: str, job: dict[str, Any]) -> Coroutine[Any, Any, list[Any]]:
     pairs = _pairs(job["pairs"])
     if name == "raw":
         return baselines.raw_aiohttp(url, pairs, concurrency, xml=fmt == "xml")
-    transport = {"previous": None, "aiohttp": "aiohttp", "httpx": "httpx"}[name]
+    if name == "one-pool":
+        return library.multi_status_one_pool(url, pairs, concurrency, fmt)
+    transport = {"previous": None, "before": "httpx", "aiohttp": "aiohttp", "httpx": "httpx"}[name]
     return library.multi_status(url, pairs, concurrency, fmt, transport)
 
 

@@ -70,3 +70,31 @@ async def iter_multi_status(
         async for _ in c.iter_multi_status(pairs):
             count += 1
     return count
+
+
+async def multi_status_one_pool(
+    base: str, pairs: Sequence[tuple[str, int]], concurrency: int, response_format: str = "json"
+) -> list[Any]:
+    """`multi_status` through this tree's exchanges over one httpcore pool of `concurrency`
+    connections (the pool layout of the design before cancellation safety): what the
+    safety alone costs, without the one-pool-per-connection layout."""
+    import httpx
+
+    from smspartner_async import SMSPartnerClient
+    from smspartner_async._transports.pooled import PooledTransport
+
+    transport = PooledTransport(max_connections=concurrency, shard_size=concurrency)
+    async with (
+        httpx.AsyncClient(transport=transport, timeout=30) as http,
+        SMSPartnerClient(
+            api_key="bench",
+            base_url=base + "/v1",
+            http_client=http,
+            max_concurrency=concurrency,
+            response_format=response_format,  # type: ignore[arg-type]
+        ) as c,
+    ):
+        results: list[Any] = await c.multi_status(pairs)
+    if len(results) != len(pairs):
+        raise RuntimeError(f"library: {len(results)} results for {len(pairs)} pairs")
+    return results

@@ -43,11 +43,14 @@ from .contender import CONTENDERS
 from .server import NAME, ServerProcess
 
 PREVIOUS_RELEASE = "efc6f03"
+FLOOR_CONTENDERS = ("previous", "aiohttp", "httpx", "raw")
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {
     "previous": f"previous release {PREVIOUS_RELEASE}, default (direct aiohttp)",
     "aiohttp": 'this tree, transport="aiohttp"',
     "httpx": 'this tree, default transport="httpx"',
+    "before": "the design before cancellation safety (bdaea71), default transport",
+    "one-pool": "this tree's exchanges over one httpcore pool (the layout before)",
     "raw": "raw aiohttp + orjson (lxml for XML)",
 }
 
@@ -72,32 +75,30 @@ CELLS = (
 )
 
 
-def previous_source() -> tuple[Path | None, str]:
-    """The directory holding the previous release's `smspartner_async`, or None and why not."""
-    target = Path(tempfile.gettempdir()) / "smspartner-async-bench" / PREVIOUS_RELEASE
+def previous_source(commit: str = PREVIOUS_RELEASE) -> tuple[Path | None, str]:
+    """The directory holding `commit`'s `smspartner_async`, or None and why not."""
+    target = Path(tempfile.gettempdir()) / "smspartner-async-bench" / commit
     if (target / "smspartner_async" / "__init__.py").is_file():
         return target, ""
     git = shutil.which("git")
     if git is None:
         return None, "git is not installed"
     found = subprocess.run(
-        [git, "-C", str(ROOT), "rev-parse", "--verify", "--quiet", PREVIOUS_RELEASE + "^{commit}"],
+        [git, "-C", str(ROOT), "rev-parse", "--verify", "--quiet", commit + "^{commit}"],
         capture_output=True,
         check=False,
     )
     if found.returncode != 0:
-        return None, (
-            f"commit {PREVIOUS_RELEASE} is not in this clone (shallow? `git fetch --unshallow`)"
-        )
+        return None, (f"commit {commit} is not in this clone (shallow? `git fetch --unshallow`)")
     archive = subprocess.run(
-        [git, "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE, "smspartner_async"],
+        [git, "-C", str(ROOT), "archive", "--format=tar", commit, "smspartner_async"],
         capture_output=True,
         check=False,
     )
     if archive.returncode != 0:
-        return None, f"git archive {PREVIOUS_RELEASE} failed: {archive.stderr.decode().strip()}"
+        return None, f"git archive {commit} failed: {archive.stderr.decode().strip()}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=PREVIOUS_RELEASE + ".", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=commit + ".", dir=target.parent))
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(staging, filter="data")
     try:
@@ -179,11 +180,15 @@ class Contender:
 
 
 def _measure(
-    contenders: list[Contender], servers: dict[float, str], n: int, turns: int
+    contenders: list[Contender],
+    servers: dict[float, str],
+    n: int,
+    turns: int,
+    cells: tuple[Cell, ...] = CELLS,
 ) -> dict[str, dict[str, list[float]]]:
     """{cell: {contender: [one figure per turn]}}: CPU us per item, or wall seconds."""
     figures: dict[str, dict[str, list[float]]] = {}
-    for cell in CELLS:
+    for cell in cells:
         job = {
             "url": servers[cell.latency],
             "pairs": n,
@@ -241,7 +246,7 @@ def run(profile: Profile) -> Section:
         section.notes.append(f"library skipped: {skip}")
         return section
     source, why = previous_source()
-    names = [name for name in CONTENDERS if name != "previous" or source is not None]
+    names = [name for name in FLOOR_CONTENDERS if name != "previous" or source is not None]
     if source is None:
         section.notes.append(f"previous release skipped: {why}")
     with ServerProcess() as fast, ServerProcess(latency=lat) as slow:
@@ -293,6 +298,96 @@ def run(profile: Profile) -> Section:
         f"server: {NAME} (one without latency, one with)",
     ]
     section.data = {"pairs": n, "figures": figures, "best": best, "ratios": ratios}
+    return section
+
+
+#: The tree before cancellation safety (issue #20): httpx's pool driven by the caller's task.
+BEFORE_SAFETY = "bdaea71"
+SAFETY_CELLS = (
+    Cell("cpu-json", 0.0, 8, "json", "cpu"),
+    Cell("wall-c8", LATENCY, 8, "json", "wall"),
+)
+
+
+def safety(profile: Profile) -> Section:
+    """What cancellation safety costs per request: this tree's default client against the
+    design before it (`BEFORE_SAFETY`), each in its own process, taking turns."""
+    n = profile.floor_pairs
+    requests = math.ceil(n / 500)
+    section = Section(
+        "safety",
+        f"Cost of cancellation safety: default client, {n:,} pairs ({requests} requests of 500), "
+        f"concurrency 8, this tree against {BEFORE_SAFETY}, best of {profile.floor_turns}",
+        [
+            "contender",
+            "us CPU/request",
+            "us CPU/item",
+            "wall s (50 ms)",
+            "CPU / before",
+            "wall / before",
+        ],
+    )
+    skip = library.unavailable()
+    if skip:
+        section.notes.append(f"library skipped: {skip}")
+        return section
+    source, why = previous_source(BEFORE_SAFETY)
+    if source is None:
+        section.notes.append(f"skipped: {why}")
+        return section
+    with ServerProcess() as fast, ServerProcess(latency=LATENCY) as slow:
+        contenders = [
+            Contender("before", source),
+            Contender("one-pool"),
+            Contender("httpx"),
+            Contender("raw"),
+        ]
+        try:
+            for contender in contenders:
+                contender.start()
+            figures = _measure(
+                contenders,
+                {0.0: fast.url, LATENCY: slow.url},
+                n,
+                profile.floor_turns,
+                SAFETY_CELLS,
+            )
+        finally:
+            for contender in contenders:
+                contender.stop()
+    cpu, wall = figures["cpu-json"], figures["wall-c8"]
+    for name in ("before", "one-pool", "httpx", "raw"):
+        per_item = min(cpu[name])
+        section.rows.append(
+            [
+                LABELS[name],
+                per_item * 500,
+                per_item,
+                min(wall[name]),
+                _ratio(cpu, name, "before")[0],
+                _ratio(wall, name, "before")[0],
+            ]
+        )
+    extra: dict[str, float] = {}
+    for name, what in (
+        ("one-pool", "cancellation safety alone (same pool layout)"),
+        ("httpx", "this tree's default client (safety + one pool per connection)"),
+    ):
+        cpu_ratio, cpu_turns = _ratio(cpu, name, "before")
+        wall_ratio, wall_turns = _ratio(wall, name, "before")
+        extra[name] = (min(cpu[name]) - min(cpu["before"])) * 500
+        section.notes += [
+            f"{what}, client CPU per request: {extra[name]:+.0f} us ({cpu_ratio:.3f}x); turn "
+            f"by turn: {_spread(cpu_turns)}; wall at c=8, 50 ms: {wall_ratio:.3f}x, turn by "
+            f"turn: {_spread(wall_turns)}",
+        ]
+    section.notes += [
+        "us CPU/request: the contender process's CPU time over one asyncio.run of "
+        "multi_status (no latency, client created and closed inside) / requests; safety "
+        "costs an exchange task, a shield and httpcore's trace callbacks per request",
+        f"server: {NAME} (one without latency, one with)",
+    ]
+    section.data = {"pairs": n, "figures": figures, "extra_us_per_request": extra}
     return section
 
 

@@ -28,6 +28,7 @@ SCENARIOS: dict[str, Callable[[Profile], Section | list[Section]]] = {
     "cpu": http_scenarios.cpu_bound,
     "users": http_scenarios.users,
     "previous": previous.run,
+    "safety": previous.safety,
     "loop_lag": loop_lag.run,
     "micro": micro.run,
     "memory": memory.run,

@@ -31,7 +31,6 @@ import orjson
 from ._errors import (
     APIConnectionError,
     APITimeoutError,
-    ClientStateError,
     RateLimitError,
     ResponseFormatError,
     ResponseTooLargeError,
@@ -41,6 +40,7 @@ from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
 from ._telemetry import CallTrace, current
+from ._transports import Exposure, closed_client_error, may_use_httpcore, patched_by_a_mock
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
@@ -117,6 +117,13 @@ class Shared:
     api_key: SecretStr
     stats: ClientStats = attrs.field(factory=ClientStats)
     on_request: Callable[[RequestEvent], None] | None = None
+    #: The HTTP exchanges running (`Caller._send`), their caller still waiting or gone.
+    exchanges: set[asyncio.Task[Any]] = attrs.field(factory=set)
+
+    def exchange_done(self, task: asyncio.Task[Any]) -> None:
+        self.exchanges.discard(task)
+        if not task.cancelled():
+            task.exception()  # the caller may be gone: its outcome is nobody's to report
 
 
 class Caller:
@@ -133,6 +140,7 @@ class Caller:
             httpx.USE_CLIENT_DEFAULT if options.timeout is None else options.timeout
         )
         self._body_urls: dict[str, httpx.URL] = {}
+        self._httpcore = may_use_httpcore(shared.http)
 
     async def call(
         self,
@@ -255,27 +263,77 @@ class Caller:
         trace: CallTrace,
         attempt: int,
     ) -> Answer:
+        """One HTTP exchange, in a task of its own that a cancellation reaches only where it may.
+
+        Why: httpcore's pool (1.0.9) loses a connection for good when a request is
+        cancelled at one of a few awaits: after the pool gave it a connection and before
+        the connection starts on it, and, on a new connection, between the end of the
+        connect and the start of the request (encode/httpcore#1093, #830, #961; the fix,
+        #1099, is not merged). asyncio delivers a cancellation at whatever await the task
+        is parked on, and web handlers' timeouts, `asyncio.timeout`, task groups and
+        clients hanging up cancel at any point. An injected httpx client has the same pool.
+
+        How it holds: the exchange (`send`, the body, the close) runs in a task, and the
+        caller waits for it behind `asyncio.shield`, so the caller's cancellation never
+        lands inside httpx. When the caller goes, the exchange is cancelled by us, once,
+        at a point httpcore cleans up after: at once if it is anywhere else (waiting for
+        the server's answer, reading the body, or on a transport without httpcore's pool);
+        while it is in one of those windows (`Exposure`, told by httpcore's own trace
+        events), at the next point it is not, a few loop steps later: the start of the
+        connect or of the request. Every wait before the exchange (slot, pause, rate limit,
+        room) is on asyncio's own primitives, which a cancellation leaves consistent.
+
+        Bounded: an exchange whose caller left counts until it ends (`Shared.exchanges`),
+        and a new one starts only while fewer than `max_concurrency` run (`_room`), so the
+        pool never holds more requests than connections. Closing the client's own pool
+        ends the exchanges still running.
+        """
         async with self._flow.slot():
+            await self._room()
             if check is not None:
                 check()
             if self._http.is_closed:
-                raise ClientStateError("Cannot send a request, as the client has been closed.")
+                raise closed_client_error("(or the httpx.AsyncClient given to it was closed)")
             if self.options.deadline is not None and deadline.when() is None:
                 deadline.reschedule(asyncio.get_running_loop().time() + self.options.deadline)
+            exposure = Exposure(self._httpcore and patched_by_a_mock() is None)
             sent = self._http.build_request(
                 endpoint.method,
                 request.url,
                 content=request.content,
                 headers=self._headers,
                 timeout=self._timeout,
+                extensions={"trace": exposure},
             )
-            with trace.request(sent, attempt) as exchange:
-                response = await self._http.send(sent, stream=True)
-                exchange.response(response)
-                try:
-                    return await receive(response, self._limit(endpoint), self._key)
-                finally:
-                    await response.aclose()
+            task = asyncio.get_running_loop().create_task(
+                self._exchange(sent, self._limit(endpoint), trace, attempt, exposure)
+            )
+            self._shared.exchanges.add(task)
+            task.add_done_callback(self._shared.exchange_done)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                exposure.abandon(task)
+                raise
+
+    async def _room(self) -> None:
+        """Wait while `max_concurrency` exchanges run (those whose caller left included)."""
+        exchanges = self._shared.exchanges
+        while len(exchanges) >= self._flow.max_concurrency:
+            await asyncio.wait(set(exchanges), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _exchange(
+        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int, exposure: Exposure
+    ) -> Answer:
+        with trace.request(sent, attempt) as traced:
+            response = await self._http.send(sent, stream=True)
+            traced.response(response)
+            try:
+                if exposure.abandoned:
+                    raise asyncio.CancelledError  # its caller left while it was exposed
+                return await receive(response, limit, self._key)
+            finally:
+                await response.aclose()
 
     async def _read(
         self, answer: Answer, endpoint: Endpoint, parse: Callable[[dict[str, Any]], T]
@@ -290,7 +348,9 @@ class Caller:
         if self._flow.busy():
             # A call waits for the slot this one freed: let it send before the items are
             # parsed, so its round trip overlaps this CPU work. (An API error above raised
-            # first: a batch it ends sends nothing more.)
+            # first: a batch it ends sends nothing more.) One step for it to take the slot
+            # and start its exchange task, one for that task to send.
+            await asyncio.sleep(0)
             await asyncio.sleep(0)
         return _parse(parse, record)
 

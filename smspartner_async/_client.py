@@ -36,7 +36,7 @@ from ._paging import iter_tag_pages
 from ._redact import REDACTED, SecretStr, install_log_filter
 from ._retry import RetryPolicy
 from ._structure import make_converter
-from ._transports import TRANSPORTS, TransportName, make_http_client
+from ._transports import TRANSPORTS, TransportName, closed_client_error, make_http_client
 from ._validate import DEFAULT_REGION, Pairs, normalize_message_id, normalize_phone
 from ._wire.endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG, ResponseFormat
 
@@ -181,6 +181,7 @@ class SMSPartnerClient:
                 transport,
                 max_concurrency=max_concurrency,
                 timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
+                base_url=options.base_url,
             )
         self._shared = Shared(http_client, flow, SecretStr(key.strip()), on_request=on_request)
         self._caller = Caller(self._shared, options)
@@ -262,7 +263,17 @@ class SMSPartnerClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the pool if this client created it; later calls raise `ClientStateError`."""
+        """Close the pool if this client created it; later calls raise `ClientStateError`.
+
+        Requests in flight on the client's own pool end at once, with `ClientStateError`
+        or a connection error. After the event loop the client was used in has ended
+        (`asyncio.run`), the pool has closed itself with its loop, and this only marks
+        the client closed.
+
+        Raises:
+            ClientStateError: The pool's event loop is still running in another thread,
+                or was closed without ending its tasks: close the client in that loop.
+        """
         if self._life.state is _State.CLOSED:
             return
         self._life.state = _State.CLOSED
@@ -270,11 +281,16 @@ class SMSPartnerClient:
             await self._shared.flow.backend.aclose()
         if self._life.owns_http:
             await self._shared.http.aclose()
+            # On a closed pool the exchanges still running fail at once: let them end here.
+            loop = asyncio.get_running_loop()
+            running = [t for t in self._shared.exchanges if t.get_loop() is loop]
+            if running:
+                await asyncio.wait(running)
 
     def _check_usable(self) -> None:
         life = self._life
         if life.state is _State.CLOSED:
-            raise ClientStateError("Cannot send a request, as the client has been closed.")
+            raise closed_client_error()
         loop = asyncio.get_running_loop()
         if life.loop is None:
             life.loop = loop

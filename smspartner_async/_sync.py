@@ -33,7 +33,7 @@ from ._flow import FlowBackend
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
 from ._options import DEFAULT_MAX_RESPONSE_BYTES
 from ._retry import RetryPolicy
-from ._transports import TransportName
+from ._transports import TransportName, closed_client_error
 from ._validate import DEFAULT_REGION, Pairs
 from ._wire.endpoints import ResponseFormat
 
@@ -508,7 +508,7 @@ class SMSPartnerSyncClient:
                 "child (Celery: worker_process_init, gunicorn: post_fork)"
             )
         if core.closed:
-            raise ClientStateError("Cannot send a request, as the client has been closed.")
+            raise closed_client_error()
         if not loop_check:
             return
         try:
@@ -527,7 +527,7 @@ class SMSPartnerSyncClient:
         self._check_usable(method)
         with core.lock:  # so that `close()` sees every call it must cancel
             if core.closed:
-                raise ClientStateError("Cannot send a request, as the client has been closed.")
+                raise closed_client_error()
             future: concurrent.futures.Future[T] = core.portal.start_task_soon(
                 core.tracked, func, *args
             )

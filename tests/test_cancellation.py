@@ -24,8 +24,8 @@ from smspartner_async import (
     RetryPolicy,
     SMSPartnerClient,
 )
-from smspartner_async._transports.aiohttp import AiohttpTransport
 from smspartner_async.sandbox import Faults, Sandbox, serve
+from tests.pools import assert_idle, assert_pool_clean, settle
 
 KEY = "sandbox-key"
 
@@ -47,22 +47,6 @@ def transport(request: pytest.FixtureRequest) -> str:
     global TRANSPORT
     TRANSPORT = request.param
     return TRANSPORT
-
-
-def assert_pool_clean(client: SMSPartnerClient) -> None:
-    transport = client._shared.http._transport
-    if isinstance(transport, AiohttpTransport):
-        session = transport._session
-        if session is not None:
-            connector = session.connector
-            assert connector is not None
-            assert not connector._acquired, f"connections still checked out: {connector._acquired}"
-            assert not any(connector._acquired_per_host.values())
-        return
-    pool = transport._pool  # type: ignore[attr-defined]
-    assert not pool._requests, f"requests still in the pool: {pool._requests}"
-    for connection in pool.connections:
-        assert connection.is_idle() or connection.is_closed(), connection
 
 
 def client_tasks() -> list[asyncio.Task[Any]]:
@@ -89,7 +73,7 @@ async def assert_next_call_works(client: SMSPartnerClient, sandbox: Sandbox) -> 
     phone, message_id = pairs[0]
     status = await client.message_status(phone, message_id)
     assert status.message_id == message_id
-    assert_pool_clean(client)
+    await assert_pool_clean(client)
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -128,7 +112,7 @@ async def test_cancel_a_10000_pair_batch_mid_flight() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         assert client_tasks() == []
         assert sandbox.stats.requests["multi-status"] < len(pairs) // 500
         await assert_next_call_works(client, sandbox)
@@ -141,7 +125,7 @@ async def test_outer_timeout_around_a_big_batch_leaks_nothing() -> None:
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.12):
                 await client.multi_status(pairs)
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         assert client_tasks() == []
         await assert_next_call_works(client, sandbox)
 
@@ -157,7 +141,7 @@ async def test_cancel_right_after_start_leaks_nothing() -> None:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
-            assert_pool_clean(client)
+            await assert_pool_clean(client)
             assert client_tasks() == []
         await assert_next_call_works(client, sandbox)
 
@@ -172,7 +156,7 @@ async def test_cancel_many_single_calls_leaks_nothing() -> None:
             task.cancel()
         outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         assert any(isinstance(o, asyncio.CancelledError) for o in outcomes)
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         await assert_next_call_works(client, sandbox)
 
 
@@ -189,7 +173,7 @@ async def test_a_failed_batch_sends_none_of_its_queued_chunks(
         with pytest.raises(AuthenticationError):
             await client.multi_status(pairs)
         await asyncio.sleep(0.1)  # anything sent late would arrive by now
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
     assert sandbox.stats.requests["multi-status"] == concurrency
 
 
@@ -207,7 +191,7 @@ async def test_breaking_out_of_iter_multi_status_cancels_the_rest() -> None:
                 seen += 1
                 if seen == 3:
                     break
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         assert client_tasks() == []
         requested = sandbox.stats.requests["multi-status"]
         # The answers in flight, and the chunks waiting behind them (two per slot).
@@ -235,7 +219,7 @@ async def test_cancelling_a_task_consuming_iter_multi_status_leaks_nothing() -> 
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         assert client_tasks() == []
         await assert_next_call_works(client, sandbox)
 
@@ -251,7 +235,7 @@ async def test_timeout_on_a_slow_server_leaves_the_pool_clean() -> None:
     async with served(sandbox, timeout=0.2, max_retries=0) as client:
         with pytest.raises(APITimeoutError):
             await client.message_status(*pairs[0])
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         await assert_next_call_works(client, sandbox)
 
 
@@ -268,7 +252,7 @@ async def test_timeouts_on_every_chunk_leave_the_pool_clean() -> None:
         timed_out = [r for r in results if isinstance(r.error, APITimeoutError)]
         assert len(timed_out) == 25
         assert not any(r.ok for r in timed_out)
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         await assert_next_call_works(client, sandbox)
 
 
@@ -280,7 +264,7 @@ async def test_deadline_over_real_sockets_leaves_the_pool_clean() -> None:
     async with served(sandbox, deadline=0.15, retry=RetryPolicy.testing()) as client:
         with pytest.raises(APITimeoutError, match="deadline"):
             await client.message_status(*pairs[0])
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         await assert_next_call_works(client, sandbox)
 
 
@@ -301,7 +285,7 @@ async def test_failed_response_is_closed_before_the_retry_wait() -> None:
         async with asyncio.timeout(5):
             await waiting.wait()
         await asyncio.sleep(0)  # into the sleep
-        assert_pool_clean(client)  # the 429 is read and released while we wait
+        await assert_pool_clean(client)  # the 429 is read and released while we wait
         status = await task
         assert status.message_id == pairs[0][1]
         assert client.stats.rate_limited == 1
@@ -328,7 +312,7 @@ async def test_cancel_during_a_retry_wait_leaks_nothing() -> None:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         assert client_tasks() == []
         # The 429 pause is still running: the next call waits it out, then works.
         async with asyncio.timeout(5):
@@ -348,12 +332,12 @@ async def test_connection_refused_leaves_the_pool_clean() -> None:
         with pytest.raises(APIConnectionError) as info:
             await client.message_status("+33600000001", 1)
         assert type(info.value) is APIConnectionError
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
         # Not one call answered: an outage raises instead of returning failed items.
         with pytest.raises(APIConnectionError) as info:
             await client.multi_status([("+33600000001", 1), ("+33600000002", 2)])
         assert "not one of the batch's 1 calls got an answer" in info.value.__notes__
-        assert_pool_clean(client)
+        await assert_pool_clean(client)
 
 
 # -- the same with an injected httpx client (httpcore's pool) -----------------------------------
@@ -379,9 +363,8 @@ async def test_cancel_with_an_injected_httpx_client_leaves_its_pool_idle() -> No
         with pytest.raises(asyncio.CancelledError):
             await task
         assert client_tasks() == []
-        pool = http._transport._pool  # type: ignore[attr-defined]
-        assert pool._requests == []
-        assert all(conn.is_idle() or conn.is_closed() for conn in pool.connections)
+        await settle(client)
+        assert_idle(http)
         results = await client.multi_status(pairs[:600])
         assert len(results) == 600
         assert all(r.error is None for r in results)

@@ -18,6 +18,7 @@ from smspartner_async import (
     SMSPartnerClient,
 )
 from smspartner_async._transports.aiohttp import AiohttpTransport
+from smspartner_async._transports.pooled import SHARD_SIZE, PooledTransport, shard_sizes
 
 from . import seeds
 
@@ -130,11 +131,26 @@ def test_the_aiohttp_transport_is_an_httpx_transport_with_a_pool_sized_to_concur
     assert transport._limits.max_connections == 13
 
 
-def test_the_default_transport_is_httpx_s_own_with_a_pool_sized_to_concurrency():
-    client = SMSPartnerClient("k" * 8, max_concurrency=13)
+@pytest.mark.parametrize("concurrency", [1, 8, 13])
+def test_the_default_transport_is_httpx_s_own_pools_as_many_connections_as_slots(
+    concurrency: int,
+) -> None:
+    """Shards of httpx's own transport (what the mocks patch), as many connections as slots."""
+    client = SMSPartnerClient("k" * 8, max_concurrency=concurrency)
     transport = client._shared.http._transport
-    assert type(transport) is httpx.AsyncHTTPTransport
-    assert transport._pool._max_connections == 13
+    assert isinstance(transport, PooledTransport)
+    assert {type(shard) for shard in transport.shards} == {httpx.AsyncHTTPTransport}
+    sizes = [shard._pool._max_connections for shard in transport.shards]
+    assert sizes == shard_sizes(concurrency) and sum(sizes) == concurrency
+    assert max(sizes) <= SHARD_SIZE
+
+
+@pytest.mark.parametrize(
+    ("connections", "size", "sizes"),
+    [(1, 8, [1]), (8, 8, [8]), (13, 8, [7, 6]), (32, 8, [8] * 4), (3, 1, [1, 1, 1])],
+)
+def test_shards_split_connections_evenly(connections: int, size: int, sizes: list[int]) -> None:
+    assert shard_sizes(connections, size) == sizes
 
 
 def test_a_missing_aiohttp_extra_is_named(monkeypatch):

@@ -9,6 +9,11 @@ Why not the `httpx-aiohttp` package: its 0.2 release maps a refused connection
 to `ConnectTimeout` (its exception table is ordered wrongly) and reads the whole
 proxy environment on every request; this module is small enough to own.
 
+httpx's mocks do not see this transport: pytest-httpx patches httpx's own transport
+and respx's default mode httpcore's pool. A request sent while either is active would
+go to the network (the test key to the real API); it raises `ClientStateError` instead,
+saying how to mock this transport (`respx.mock(using="httpx")`, a `MockTransport`).
+
 The body is streamed to httpx untouched (aiohttp's own decompression is off:
 the client inflates within its size cap), and closing the response, read or
 not, gives the connection back or drops it: a cancelled request leaks nothing.
@@ -26,6 +31,8 @@ import aiohttp
 import httpx
 
 from .._errors import ClientStateError
+from ._loop import LoopBinding, closed_client_error
+from ._mocks import patched_by_a_mock
 
 __all__ = ["AiohttpTransport", "client_timeout"]
 
@@ -94,13 +101,19 @@ class _mapped:
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """`httpx.AsyncBaseTransport` sending through one `aiohttp.ClientSession`.
 
+    A cancellation may land anywhere in a request: aiohttp releases or closes the
+    connection (`cancel_safe`, read by `_transports.may_use_httpcore`).
+
     The session is created on the first request, inside the running loop, and
-    is bound to that loop: using it from another loop is a clear error instead
-    of "Event loop is closed" deep inside a socket.
+    is bound to that loop (`LoopBinding`): using it from another loop is a clear
+    error instead of "Event loop is closed" deep inside a socket, and it closes
+    itself when that loop ends.
 
     With `trust_env`, proxy variables are read once, here, as httpx does:
     aiohttp's own `trust_env` reads them (and ~/.netrc) on every request.
     """
+
+    cancel_safe = True
 
     def __init__(
         self,
@@ -114,21 +127,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._proxies = urllib.request.getproxies() if trust_env else {}
         self._proxy_for: dict[tuple[str, str], str | None] = {}
         self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._binding = LoopBinding(self._close_session)
         self._closed = False
 
     def _get_session(self) -> aiohttp.ClientSession:
-        loop = asyncio.get_running_loop()
-        if self._session is not None:
-            if loop is not self._loop:
-                raise ClientStateError(
-                    "this client's connection pool belongs to another event loop; "
-                    "create one client per event loop (e.g. inside the coroutine given to "
-                    "asyncio.run)"
-                )
-            return self._session
         if self._closed:
-            raise ClientStateError("Cannot send a request, as the transport has been closed.")
+            raise closed_client_error()
+        self._binding.enter()  # refuses another loop than the first one's
+        if self._session is not None:
+            return self._session
         connector = aiohttp.TCPConnector(
             limit=self._limits.max_connections or 0,
             limit_per_host=0,
@@ -140,10 +147,17 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             auto_decompress=False,  # the client inflates within its size cap
             skip_auto_headers=("User-Agent", "Accept-Encoding"),
         )
-        self._loop = loop
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        patched = patched_by_a_mock()
+        if patched is not None:
+            raise ClientStateError(
+                f"{patched} is patched by a mock (pytest-httpx, or respx's default mode), "
+                'which does not see transport="aiohttp": this request would have gone to the '
+                'network. In tests, use the default transport, or respx.mock(using="httpx"), '
+                "or pass http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler))"
+            )
         session = self._get_session()
         url = str(request.url)
         https = request.url.scheme == "https"
@@ -185,11 +199,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._proxy_for[key] = proxy
         return self._proxy_for[key]
 
-    async def aclose(self) -> None:
-        self._closed = True
+    async def _close_session(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
+
+    async def aclose(self) -> None:
+        """Close the session; from another loop, see `LoopBinding.close`."""
+        self._closed = True
+        await self._binding.close()
 
 
 @functools.cache
