@@ -314,6 +314,10 @@ class Caller:
                 return await asyncio.shield(task)
             except asyncio.CancelledError:
                 exposure.abandon(task)
+                # The cancelled call ends once its exchange has: nothing it started goes on
+                # sending after it (a few loop steps, `Exposure`). A second cancel stops
+                # this wait, never the exchange's own unwinding.
+                await asyncio.wait((task,))
                 raise
 
     async def _room(self) -> None:
