@@ -18,6 +18,7 @@ import pytest
 
 from smspartner_async import ClientStateError, DeliveryStatus, InvalidInputError
 from smspartner_async.watch import (
+    Bells,
     MemoryStore,
     PairUpdate,
     SettleReason,
@@ -68,8 +69,12 @@ async def test_adding_only_known_pairs_leaves_the_watcher_idle() -> None:
 
 async def test_changes_freed_elsewhere_are_taken_without_a_commit_of_ours() -> None:
     # In a shared store, a change another worker took and never acknowledged comes back when
-    # its lease lapses, with no commit of this worker's to say so: the reader looks again.
+    # its lease lapses, with no ring to say so: the reader looks again after `recheck`.
     class Shared(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bells = Bells(recheck=0.1)
+
         async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
             return (
                 []

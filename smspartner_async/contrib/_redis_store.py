@@ -24,9 +24,10 @@ A pair's *member* is `phone:message_id`; a change is known by its id, `phone:id:
 - `{ns}:kept`     sorted set, "message_id:phone" ("message_id:" without a phone) -> when
                    hinted: hints for pairs not added yet, bounded in number and in time;
 - `{ns}:settled_status` hash, member -> its last status: for `counts`, until pruned;
-- `{ns}:wake`     a pub/sub channel, not a key: every script that makes pairs due or moves
-                   the outbox publishes "due" or "outbox" there, and every open store
-                   listens, so each worker's watcher learns of what the others did;
+- `{ns}:wake`     a pub/sub channel, not a key: every script that makes pairs due, fills
+                   the outbox or empties it publishes "due", "outbox" or "room" there, and
+                   every open store listens and rings its bells, so each worker's watcher
+                   learns of what the others did within a notice's delivery (or `RECHECK`);
 - `{ns}:token`, `{ns}:position`: counters; `{ns}:version`: the layout version.
 
 Redis memory (`benchmarks/redis_store.py`, Redis 7.0): a pending pair costs an entry in
@@ -74,6 +75,7 @@ import contextlib
 import logging
 import math
 import re
+import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
 from typing import Any, Final, NamedTuple, TypeVar
@@ -376,19 +378,17 @@ return {token, table.concat(fetched('HMGET', KEYS[2], free), '\\n')}
 """
 )
 
-# KEYS: outbox, changes, taken, taker. ARGV: the wake channel, then change ids.
+# KEYS: outbox, changes, taken, taker, the wake channel (a channel, passed with the keys so
+# that the ids fill ARGV; it has the namespace's hash tag).
+# ARGV: change ids. Publishes "room", which rings no reader, only a poller paused on the backlog.
 _ACK = (
     _PRELUDE
     + """
-local ids = {unpack(ARGV, 2, math.min(#ARGV, 8001))}
-for i = 8002, #ARGV do
-  ids[#ids + 1] = ARGV[i]
-end
-batched('ZREM', KEYS[1], ids)
-batched('HDEL', KEYS[2], ids)
-batched('ZREM', KEYS[3], ids)
-batched('HDEL', KEYS[4], ids)
-redis.call('PUBLISH', ARGV[1], 'outbox')
+batched('ZREM', KEYS[1], ARGV)
+batched('HDEL', KEYS[2], ARGV)
+batched('ZREM', KEYS[3], ARGV)
+batched('HDEL', KEYS[4], ARGV)
+redis.call('PUBLISH', KEYS[5], 'room')
 """
 )
 
@@ -581,6 +581,8 @@ class RedisWatchStore:
         self._taken: dict[str, str] = {}
         self.bells = Bells(recheck=RECHECK)
         self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self._stop = ""
 
     def __repr__(self) -> str:
         # Never the URL: it may hold a password.
@@ -622,8 +624,10 @@ class RedisWatchStore:
         self._held.clear()
         self._taken.clear()
         if isinstance(redis, Redis):  # redis-py's cluster client has no asyncio pub/sub
+            self._listening = True
+            self._stop = f"{self._keys.wake}:{uuid.uuid4().hex}"
             self._listener = asyncio.create_task(
-                self._listen(redis), name="smspartner-watch-store-listener"
+                self._listen(redis, self._stop), name="smspartner-watch-store-listener"
             )
 
     async def close(self) -> None:
@@ -639,10 +643,7 @@ class RedisWatchStore:
             self._scripts = None
             self._held.clear()
             self._taken.clear()
-            listener, self._listener = self._listener, None
-            if listener is not None:
-                listener.cancel()
-                await asyncio.wait([listener])
+            await self._stop_listening()
             if self._url is not None and self._redis is not None:
                 redis, self._redis = self._redis, None
                 await redis.aclose()
@@ -877,11 +878,11 @@ class RedisWatchStore:
         await self._call(
             "acknowledging changes",
             scripts.ack(
-                keys=[keys.outbox, keys.changes, keys.taken, keys.taker],
-                args=[keys.wake, *change_ids],
+                keys=[keys.outbox, keys.changes, keys.taken, keys.taker, keys.wake],
+                args=list(change_ids),
             ),
         )
-        self.bells.outbox.ring()
+        self.bells.room.ring()
         for change_id in change_ids:
             self._taken.pop(change_id, None)
 
@@ -915,32 +916,62 @@ class RedisWatchStore:
             ),
         )
 
-    async def _listen(self, redis: Redis) -> None:
+    async def _listen(self, redis: Redis, stop: str) -> None:
         """Ring the bells for what every store of the namespace publishes, for as long as
         the store is open; after a lost connection, subscribe again and ring both (what was
-        published meanwhile is lost; `RECHECK` bounds that too)."""
+        published meanwhile is lost; `RECHECK` bounds that too).
+
+        It ends when `close` publishes on `stop`, this store's own channel, or at its next
+        look (every `RECHECK`): never by a cancellation, which a read blocked in redis-py's
+        pub/sub does not always deliver.
+        """
         wait = _LISTEN_BACKOFF[0]
-        bells = self.bells
-        while True:
+        bells, wake = self.bells, self._keys.wake
+        while self._listening:
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._keys.wake)
+                await pubsub.subscribe(wake, stop)
                 bells.due.ring()
                 bells.outbox.ring()
+                bells.room.ring()
                 wait = _LISTEN_BACKOFF[0]
-                async for message in pubsub.listen():
-                    data = message.get("data")
-                    if data in (b"due", "due"):
+                while self._listening:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=RECHECK
+                    )
+                    if message is None:
+                        continue
+                    if _text(message.get("channel")) == stop:
+                        return
+                    data = _text(message.get("data"))
+                    if data == "due":
                         bells.due.ring()
-                    elif data in (b"outbox", "outbox"):
+                    elif data == "outbox":
                         bells.outbox.ring()
+                    elif data == "room":
+                        bells.room.ring()
             except (RedisError, OSError) as exc:
                 log.debug("watch store: notices lost (%s); listening again", type(exc).__name__)
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, _LISTEN_BACKOFF[1])
+            if self._listening:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _LISTEN_BACKOFF[1])
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        self._listening = False
+        if listener is None:
+            return
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._redis.publish(self._stop, "stop")
+        _, pending = await asyncio.wait([listener], timeout=RECHECK + 1.0)
+        for task in pending:  # Redis hung: the listener is stuck in a read
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
 
     async def _call(self, what: str, command: Awaitable[T]) -> T:
         """Await one Redis command within `_COMMAND_TIMEOUT`; never lose a cancellation."""

@@ -26,17 +26,30 @@ from ._records import (
 from ._schedule import DEFAULT_INTERVALS, Schedule
 from ._sqlite import SQLiteStore
 from ._store import MemoryStore, WatchStore
-from ._watcher import Clock, OnChange, OnRound, SentAt, Sleep, Watcher, WatchRound, watch
+from ._watcher import (
+    TAKE,
+    Clock,
+    OnBatch,
+    OnChange,
+    OnRound,
+    SentAt,
+    Sleep,
+    Watcher,
+    WatchRound,
+    watch,
+)
 
 __all__ = [
     "DEFAULT_INTERVALS",
     "HINT_KEEP_MAX",
     "HINT_KEEP_SECONDS",
+    "TAKE",
     "Bell",
     "Bells",
     "Clock",
     "MemoryStore",
     "NewPair",
+    "OnBatch",
     "OnChange",
     "OnRound",
     "PairUpdate",
