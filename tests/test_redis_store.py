@@ -53,7 +53,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.crc import key_slot
 
-    from smspartner_async.contrib._redis_store import RedisWatchStore, WatchStoreUnavailableError
+    from smspartner_async.watch.redis import RedisWatchStore, WatchStoreUnavailableError
 except ImportError as exc:  # pragma: no cover - tests.test_redis_flow skips (or fails) first
     pytest.skip(f"needs the redis extra ({exc})", allow_module_level=True)
 
