@@ -22,7 +22,7 @@ import sys
 import time
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import aclosing
 from datetime import datetime, timedelta, timezone
 from functools import cache
@@ -34,6 +34,7 @@ import pytest
 from smspartner_async import ClientStateError, DeliveryStatus, InvalidInputError
 from smspartner_async.watch import (
     MemoryStore,
+    NewPair,
     PairUpdate,
     Schedule,
     SettleReason,
@@ -632,10 +633,12 @@ def run_fleet(
     kill_at: Sequence[int],
     adds: Sequence[bool] | None = None,
     count: int = PAIRS,
+    then: Callable[[float], None] | None = None,
 ) -> tuple[list[int], list[dict[str, Any]]]:
     """Start the workers, let them go together, wait; their return codes and reports.
 
-    `adds`: which workers add the pairs (every one by default)."""
+    `adds`: which workers add the pairs (every one by default); `then`: called with the start
+    time once the workers are going (another process adding pairs, say)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     processes = []
     adding = adds if adds is not None else [True] * len(kill_at)
@@ -655,6 +658,8 @@ def run_fleet(
             assert p.stdin is not None
             p.stdin.write(t0 + "\n")
             p.stdin.flush()
+        if then is not None:
+            then(float(t0))
         outs = [p.communicate(timeout=60)[0] for p in processes]
     finally:
         for p in processes:
@@ -796,6 +801,42 @@ def test_pairs_one_worker_adds_belong_to_the_fleet_even_once_it_is_killed(
     repeated = Counter(c["id"] for c in changes) - Counter({c["id"]: 1 for c in changes})
     adders = {c["id"] for c in read_lines(tmp_path / "w0.changes")}
     assert set(repeated) <= adders and sum(repeated.values()) <= 1
+    assert check_changes(changes) == solo_outcomes(count)
+
+
+@pytest.mark.slow
+def test_pairs_another_process_adds_are_watched_by_workers_that_added_nothing(
+    redis_url: str, namespace: str, tmp_path: Path
+) -> None:
+    """Three workers wait on an empty store; a process that runs no watcher adds the pairs."""
+    from smspartner_async.sandbox import Sandbox
+
+    count = 3_000
+
+    def add_from_here(t0: float) -> None:
+        async def add() -> None:
+            pairs = Sandbox(seed=SEED, api_key=None).data.sample_pairs(count)
+            first = SCHEDULE.first_check(t0)
+            store = RedisWatchStore(redis_url, namespace=namespace)
+            await store.open()
+            try:
+                added = [NewPair(phone, mid, i, t0, first) for i, (phone, mid) in enumerate(pairs)]
+                assert await store.add(added) == count
+            finally:
+                await store.close()
+
+        asyncio.run(add())
+
+    codes, reports = run_fleet(
+        redis_url, namespace, tmp_path, lease=20.0, kill_at=[0] * WORKERS,
+        adds=[False] * WORKERS, count=count, then=add_from_here,
+    )  # fmt: skip
+    assert codes == [0] * WORKERS, reports
+    changes, claims = fleet_logs(tmp_path, WORKERS)
+    assert sum(1 for w in claims if claimed_by(w)) >= 2  # the work was shared
+    rounds = Counter((phone, mid, due) for w in claims for phone, mid, due, _ in claimed_by(w))
+    assert max(rounds.values()) == 1
+    assert len({c["id"] for c in changes}) == len(changes) == sum(r["found"] for r in reports)
     assert check_changes(changes) == solo_outcomes(count)
 
 
