@@ -52,10 +52,10 @@ STORES = ("plain", "memory", "sqlite", "redis")
 # What a contender costs per 100,000 pairs on the reference machine (2 cores, shared): wall
 # seconds and peak MiB, for the estimate printed at the start. Measured with this benchmark.
 COST_PER_100K = {
-    "plain": (3.0, 60),
-    "memory": (15.0, 60),
-    "sqlite": (25.0, 30),
-    "redis": (60.0, 40),
+    "plain": (3.0, 10),
+    "memory": (11.0, 55),
+    "sqlite": (26.0, 10),
+    "redis": (90.0, 20),
 }
 
 
@@ -329,10 +329,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         stores = [args.store]
     seconds = sum(COST_PER_100K[kind][0] for kind in stores) * args.pairs / 100_000
-    mib = max(COST_PER_100K[kind][1] for kind in stores) * args.pairs / 100_000 + 40
+    mib = max(COST_PER_100K[kind][1] for kind in stores) * args.pairs / 100_000 + 50
+    took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
     print(
         f"benchmarks.watch: {args.pairs:,} pairs over 48 simulated hours, "
-        f"{', '.join(stores)} in turn: about {seconds / 60:.0f} min and {mib:.0f} MiB at peak "
+        f"{', '.join(stores)} in turn: about {took} and {mib:.0f} MiB at peak "
         f"(fewer with --pairs; progress below)",
         file=sys.stderr,
         flush=True,
