@@ -154,6 +154,30 @@ test_bells_ring_for_work_and_wait_for_it = contract.test_bells_ring_for_work_and
 # -- what a shared store promises ----------------------------------------------------------------
 
 
+async def test_what_one_worker_does_rings_the_bells_of_the_others(
+    stores: list[RedisWatchStore], redis_url: str, namespace: str
+) -> None:
+    # Within half of RECHECK: it is the notice that rings, not a worker looking again.
+    one = await worker_store(stores, redis_url, namespace)
+    other = await worker_store(stores, redis_url, namespace)
+    await asyncio.sleep(0.2)  # both listening
+    bells = other.bells
+    seen = bells.due.rung
+    await one.add([pair(1), pair(2)])
+    assert await bells.due.wait(seen, 0.5)
+    seen = bells.outbox.rung
+    await claim(one)
+    await one.commit([settle(1), keep(2, 500.0)], [change(1, status=D)])
+    assert await bells.outbox.wait(seen, 0.5)
+    seen = bells.room.rung
+    taken = await one.take_changes(now=0.0, limit=10, lease=60.0)
+    await one.ack([c.id for c in taken])
+    assert await bells.room.wait(seen, 0.5)
+    seen = bells.due.rung
+    assert await one.hint(2, pair(2).phone_number, now=100.0) == 1
+    assert await bells.due.wait(seen, 0.5)
+
+
 async def test_another_worker_opening_releases_nothing_a_lapsed_lease_does(
     stores: list[RedisWatchStore], redis_url: str, namespace: str
 ) -> None:
