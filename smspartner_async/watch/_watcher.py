@@ -110,7 +110,8 @@ class Watcher:
             which polling pauses until the consumers catch up (bounds the outbox).
         lease: Seconds a claim or a take holds its pairs or changes in a store shared by
             several processes: longer than a page takes to ask, and than the consumer
-            takes over a batch of changes (up to `TAKE`); past it, another worker may
+            takes over the changes of a take (128 with `changes()` and `on_change`, up
+            to `TAKE` with `batches()` and `on_batch`); past it, another worker may
             deliver the same changes again.
     """
 
