@@ -57,8 +57,6 @@ __all__ = [
 
 log = logging.getLogger("smspartner_async.watch")
 
-_DEFAULT_RETENTION = 7 * 86_400.0
-
 
 class _State:
     NEW = "new"
@@ -126,7 +124,7 @@ class Watcher:
         on_round: OnRound | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
-        retention: float | None = _DEFAULT_RETENTION,
+        retention: float | None = 7 * 86_400.0,
         page_size: int | None = None,
         max_backlog: int | None = None,
         lease: float = 600.0,
