@@ -1,4 +1,5 @@
-"""A watch store on Redis, shared by a fleet of worker processes (`RedisWatchStore`).
+"""A watch store on Redis, shared by a fleet of worker processes (`RedisWatchStore`, extra
+`redis`).
 
 Every worker runs its own `Watcher` with its own `RedisWatchStore` on the same Redis and
 namespace; together they watch one set of pairs, each due pair asked by one worker per
@@ -18,13 +19,23 @@ A pair's *member* is `phone:message_id`; a change is known by its id, `phone:id:
 - `{ns}:changes`  hash, change id -> the change (JSON);
 - `{ns}:taken`    sorted set, change id -> end of its take lease (ms of Redis time);
 - `{ns}:taker`    hash, change id -> take token;
+- `{ns}:byid`     sorted set, "message_id:phone" (score 0): the pending pairs by message
+                   id, for a hint without a phone number (a bulk send's recipients);
+- `{ns}:hinted`   hash, member -> when hinted: held pairs hinted, due then once committed;
+- `{ns}:kept`     sorted set, "message_id:phone" ("message_id:" without a phone) -> when
+                   hinted: hints for pairs not added yet, bounded in number and in time;
+- `{ns}:settled_status` hash, member -> its last status: for `counts`, until pruned;
+- `{ns}:wake`     a pub/sub channel, not a key: every script that makes pairs due, fills
+                   the outbox or empties it publishes "due", "outbox" or "room" there, and
+                   every open store listens and rings its bells, so each worker's watcher
+                   learns of what the others did within a notice's delivery (or `RECHECK`);
 - `{ns}:token`, `{ns}:position`: counters; `{ns}:version`: the layout version.
 
 Redis memory (`benchmarks/redis_store.py`, Redis 7.0): a pending pair costs an entry in
-`pairs` and one in `due`, about 200 bytes; a settled pair about 120 until `prune` forgets
-it; a change about 280 until it is acknowledged; a held pair about 130 more while held
-(its entries in `held`, `held_due` and `holder`, less the one in `due`). Needs Redis 6.2
-or later (`ZMSCORE`).
+`pairs`, one in `due` and one in `byid`, about 320 bytes; a settled pair about 180 until
+`prune` forgets it (with its status, for `counts`); a change about 280 until it is
+acknowledged; a held pair about 130 more while held (its entries in `held`, `held_due`
+and `holder`, less the one in `due`). Needs Redis 6.2 or later (`ZMSCORE`).
 
 Leases and tokens:
 
@@ -53,6 +64,14 @@ time, and Redis's clock is the one clock every worker shares; workers' own clock
 differ by more than a short lease. So `lease` is real seconds, and the `now` given to
 `take_changes` is not used.
 
+Wake-ups: the scripts publish on `{ns}:wake` (see the key layout), and each open store
+listens on a connection of its own and rings its `bells`; a watcher on it also looks at
+Redis at least every `RECHECK` seconds. So a worker notices pairs another process added
+within a notice's delivery (`benchmarks/redis_store.py` measures it), and a dead worker's
+claims within `RECHECK` after their lease. Hints (`hint`) are kept in Redis, so any
+worker may take a delivery report and every worker acts on it. The scripts live in
+`lua/`, one file each.
+
 Redis unreachable, too slow (10 s a command) or refusing a command: the call raises
 `WatchStoreUnavailableError` and nothing is assumed done: a `Watcher` stops with it.
 What a failed command may have done on the server is undone by the leases.
@@ -61,25 +80,37 @@ What a failed command may have done on the server is undone by the leases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import math
 import re
+import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from importlib import resources
 from typing import Any, Final, NamedTuple, TypeVar
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from .._errors import ClientStateError, InvalidInputError
 from .._models import DeliveryStatus
-from ..watch._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+from .._redis_commands import redis_command, redis_from_url
+from ._bell import Bells
+from ._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS
+from ._records import (
+    NewPair,
+    PairUpdate,
+    SettleReason,
+    StatusChange,
+    StoreCounts,
+    WatchedPair,
+)
 
-__all__ = ["RedisWatchStore", "WatchStoreUnavailableError"]
+__all__ = ["RECHECK", "RedisWatchStore", "WatchStoreUnavailableError"]
 
 T = TypeVar("T")
 
@@ -92,259 +123,26 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _COMMAND_TIMEOUT: Final = 10.0
 # Pairs per `add` script: a million pairs added at once must not block Redis for seconds.
 _ADD_CHUNK: Final = 5_000
+#: Real seconds a watcher on this store goes at most without looking at it: what no notice
+#: says (a lease running out, a notice lost while the connection was down) is seen then.
+RECHECK: Final = 1.0
+_LISTEN_BACKOFF: Final = (0.1, 2.0)  # seconds between reconnects of the listener: first, most
 _STATUS: dict[str, DeliveryStatus | None] = {"": None, **{s.value: s for s in DeliveryStatus}}
 _REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
 
-# Helpers the scripts start with. Commands go out a thousand items at a time rather than one
-# per pair: a page of 8,000 then costs Redis a few dozen commands, not 40,000 (Lua's `unpack`
-# also has a limit of some 8,000 values).
-_PRELUDE = """
-local function batched(command, key, items)
-  for i = 1, #items, 1000 do
-    redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
-  end
-end
-local function fetched(command, key, fields)
-  local values = {}
-  for i = 1, #fields, 1000 do
-    local got = redis.call(command, key, unpack(fields, i, math.min(i + 999, #fields)))
-    for j = 1, #got do
-      values[#values + 1] = got[j]
-    end
-  end
-  return values
-end
-local function push(list, a, b)
-  list[#list + 1] = a
-  list[#list + 1] = b
-end
-local function lines(text)
-  local found = {}
-  for line in string.gmatch(text, '[^\\n]+') do
-    found[#found + 1] = line
-  end
-  return found
-end
-"""
-# The time in Redis, in ms: the clock of every lease.
-_NOW_MS = """
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
+_USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 
-# Pages go to and from the scripts as one string, a line per pair or change: a reply of
-# 24,000 strings costs redis-py seconds to parse, one string of the same bytes next to nothing.
 
-# KEYS: pairs, due, settled. ARGV: a line "member|due_at|record" per pair. Returns the new count.
-_ADD = (
-    _PRELUDE
-    + """
-local members, dues, records, seen = {}, {}, {}, {}
-for _, line in ipairs(lines(ARGV[1])) do
-  local m, at, record = string.match(line, '^([^|]*)|([^|]*)|(.*)$')
-  if not seen[m] then
-    seen[m] = true
-    members[#members + 1] = m
-    dues[#dues + 1] = at
-    records[#records + 1] = record
-  end
-end
-local pending = fetched('HMGET', KEYS[1], members)
-local settled = fetched('ZMSCORE', KEYS[3], members)
-local new_pairs, new_dues = {}, {}
-for i = 1, #members do
-  if not pending[i] and not settled[i] then
-    push(new_pairs, members[i], records[i])
-    push(new_dues, dues[i], members[i])
-  end
-end
-batched('HSET', KEYS[1], new_pairs)
-batched('ZADD', KEYS[2], new_dues)
-return #new_dues / 2
-"""
-)
-
-# KEYS: pairs, due, held, held_due, holder, token. ARGV: now, limit, lease_ms.
-# Returns {token, a line "member|due_at|record" per pair}, or {} when none is due.
-_CLAIM = (
-    _PRELUDE
-    + _NOW_MS
-    + """
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms)
-if #lapsed > 0 then
-  local dues, back = fetched('ZMSCORE', KEYS[4], lapsed), {}
-  for i = 1, #lapsed do
-    push(back, dues[i], lapsed[i])
-  end
-  batched('ZADD', KEYS[2], back)
-  batched('ZREM', KEYS[4], lapsed)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
-if #due == 0 then
-  return {}
-end
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due / 2 - 1)
-local token = redis.call('INCR', KEYS[6])
-local lease_end = string.format('%.0f', now_ms + tonumber(ARGV[3]))
-local members, held, held_due, holder = {}, {}, {}, {}
-for i = 1, #due, 2 do
-  local m, at = due[i], due[i + 1]
-  members[#members + 1] = m
-  push(held, lease_end, m)
-  push(held_due, at, m)
-  push(holder, m, token)
-end
-batched('ZADD', KEYS[3], held)
-batched('ZADD', KEYS[4], held_due)
-batched('HSET', KEYS[5], holder)
-local records, claimed = fetched('HMGET', KEYS[1], members), {}
-for i = 1, #members do
-  claimed[i] = members[i] .. '|' .. due[2 * i] .. '|' .. records[i]
-end
-return {token, table.concat(claimed, '\\n')}
-"""
-)
-
-# KEYS: pairs, due, held, held_due, holder, settled, outbox, changes, position.
-# ARGV[1]: a line "member|token|due_at|record" per update ("member|token||settled_at" settles);
-# ARGV[2]: a line "member<TAB>change id<TAB>change" per change. Returns how many updates it refused.
-_COMMIT = (
-    _PRELUDE
-    + """
-local members, tokens, dues, rests = {}, {}, {}, {}
-for _, line in ipairs(lines(ARGV[1])) do
-  local m, token, at, rest = string.match(line, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-  members[#members + 1] = m
-  tokens[#tokens + 1] = token
-  dues[#dues + 1] = at
-  rests[#rests + 1] = rest
-end
-local holders = fetched('HMGET', KEYS[5], members)
-local refused, count = {}, 0
-local done, gone, settled, kept, rescheduled = {}, {}, {}, {}, {}
-for i = 1, #members do
-  local m = members[i]
-  if holders[i] == tokens[i] then
-    done[#done + 1] = m
-    if dues[i] == '' then
-      gone[#gone + 1] = m
-      push(settled, rests[i], m)
-    else
-      push(kept, m, rests[i])
-      push(rescheduled, dues[i], m)
-    end
-  else
-    refused[m] = true
-    count = count + 1
-  end
-end
-batched('HDEL', KEYS[5], done)
-batched('ZREM', KEYS[3], done)
-batched('ZREM', KEYS[4], done)
-batched('HDEL', KEYS[1], gone)
-batched('ZREM', KEYS[2], gone)
-batched('ZADD', KEYS[6], settled)
-batched('HSET', KEYS[1], kept)
-batched('ZADD', KEYS[2], rescheduled)
-local found = {}
-for _, line in ipairs(lines(ARGV[2])) do
-  local m, id, change = string.match(line, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$')
-  if not refused[m] then
-    found[#found + 1] = {id, change}
-  end
-end
-if #found > 0 then
-  local position = redis.call('INCRBY', KEYS[9], #found) - #found
-  local outbox, changes = {}, {}
-  for i, c in ipairs(found) do
-    push(outbox, position + i, c[1])
-    push(changes, c[1], c[2])
-  end
-  batched('ZADD', KEYS[7], outbox)
-  batched('HSET', KEYS[8], changes)
-end
-return count
-"""
-)
-
-# KEYS: due, held_due. Returns {earliest due_at of the free pairs, of the held ones}.
-_NEXT_DUE = """
-local free = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local held = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-return {free[2] or false, held[2] or false}
-"""
-
-# KEYS: outbox, changes, taken, taker, token. ARGV: limit, lease_ms.
-# Returns {token, a line per change (its JSON)}, or {} when none is free.
-_TAKE = (
-    _PRELUDE
-    + _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
-local limit = tonumber(ARGV[1])
-local ids = redis.call('ZRANGE', KEYS[1], 0, limit + redis.call('ZCARD', KEYS[3]) - 1)
-if #ids == 0 then
-  return {}
-end
-local held, free = fetched('ZMSCORE', KEYS[3], ids), {}
-for i = 1, #ids do
-  if not held[i] and #free < limit then
-    free[#free + 1] = ids[i]
-  end
-end
-if #free == 0 then
-  return {}
-end
-local token = redis.call('INCR', KEYS[5])
-local lease_end = string.format('%.0f', now_ms + tonumber(ARGV[2]))
-local taken, taker = {}, {}
-for _, id in ipairs(free) do
-  push(taken, lease_end, id)
-  push(taker, id, token)
-end
-batched('ZADD', KEYS[3], taken)
-batched('HSET', KEYS[4], taker)
-return {token, table.concat(fetched('HMGET', KEYS[2], free), '\\n')}
-"""
-)
-
-# KEYS: outbox, changes, taken, taker. ARGV: change ids.
-_ACK = (
-    _PRELUDE
-    + """
-batched('ZREM', KEYS[1], ARGV)
-batched('HDEL', KEYS[2], ARGV)
-batched('ZREM', KEYS[3], ARGV)
-batched('HDEL', KEYS[4], ARGV)
-"""
-)
-
-# KEYS: due, held, held_due, holder, taken, taker.
-# ARGV: the number of pairs; (member, token) per pair; then (change id, token) per change.
-# Hands back what the caller still holds: pairs to `due`, changes to whoever takes next.
-_RELEASE = """
-local n = tonumber(ARGV[1])
-for i = 2, 1 + 2 * n, 2 do
-  local m = ARGV[i]
-  if redis.call('HGET', KEYS[4], m) == ARGV[i + 1] then
-    local at = redis.call('ZSCORE', KEYS[3], m)
-    if at then
-      redis.call('ZADD', KEYS[1], at, m)
-      redis.call('ZREM', KEYS[2], m)
-      redis.call('ZREM', KEYS[3], m)
-    end
-    redis.call('HDEL', KEYS[4], m)
-  end
-end
-for i = 2 + 2 * n, #ARGV, 2 do
-  local id = ARGV[i]
-  if redis.call('HGET', KEYS[6], id) == ARGV[i + 1] then
-    redis.call('ZREM', KEYS[5], id)
-    redis.call('HDEL', KEYS[6], id)
-  end
-end
-"""
+@functools.cache
+def _script(name: str) -> str:
+    """The Lua script `lua/<name>.lua` (package data), after the helpers it names on its
+    "-- uses:" line. Pages go to and from the scripts as one string, a line per pair or
+    change: a reply of 24,000 strings costs redis-py seconds to parse, one string of the
+    same bytes next to nothing."""
+    text = (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    uses = _USES.search(text)
+    helpers = "".join(_script(used) for used in uses.group(1).split(", ")) if uses else ""
+    return helpers + text
 
 
 class WatchStoreUnavailableError(ClientStateError):
@@ -372,6 +170,11 @@ class _Keys(NamedTuple):
     token: str
     position: str
     version: str
+    byid: str
+    hinted: str
+    kept: str
+    settled_status: str
+    wake: str
 
     @classmethod
     def of(cls, namespace: str) -> _Keys:
@@ -380,13 +183,15 @@ class _Keys(NamedTuple):
 
 class _Scripts:
     def __init__(self, redis: Redis | RedisCluster) -> None:
-        self.add = redis.register_script(_ADD)
-        self.claim = redis.register_script(_CLAIM)
-        self.commit = redis.register_script(_COMMIT)
-        self.next_due = redis.register_script(_NEXT_DUE)
-        self.take = redis.register_script(_TAKE)
-        self.ack = redis.register_script(_ACK)
-        self.release = redis.register_script(_RELEASE)
+        self.add = redis.register_script(_script("add"))
+        self.claim = redis.register_script(_script("claim"))
+        self.commit = redis.register_script(_script("commit"))
+        self.next_due = redis.register_script(_script("next_due"))
+        self.take = redis.register_script(_script("take"))
+        self.ack = redis.register_script(_script("ack"))
+        self.release = redis.register_script(_script("release"))
+        self.hint = redis.register_script(_script("hint"))
+        self.prune = redis.register_script(_script("prune"))
 
 
 class RedisWatchStore:
@@ -435,6 +240,10 @@ class RedisWatchStore:
         # change id -> take token. A page or a batch in flight at a time: bounded.
         self._held: dict[str, tuple[str, str]] = {}
         self._taken: dict[str, str] = {}
+        self.bells = Bells(recheck=RECHECK)
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self._stop = ""
 
     def __repr__(self) -> str:
         # Never the URL: it may hold a password.
@@ -448,15 +257,7 @@ class RedisWatchStore:
         if self._scripts is not None:
             raise ClientStateError(f"{self!r} is already open")
         if self._url is not None:
-            self._redis = Redis.from_url(
-                self._url,
-                # No socket timeout: redis-py would send through asyncio.wait_for, which
-                # loses cancellations on Python 3.11 (see contrib/redis.py); `_call` bounds
-                # every command instead. One quick retry on a dropped connection.
-                socket_timeout=None,
-                socket_connect_timeout=2.0,
-                retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-            )
+            self._redis = redis_from_url(self._url)  # see _redis_commands: no socket timeout
         redis = self._client()
         try:
             keys = self._keys
@@ -475,6 +276,12 @@ class RedisWatchStore:
         self._scripts = _Scripts(redis)
         self._held.clear()
         self._taken.clear()
+        if isinstance(redis, Redis):  # redis-py's cluster client has no asyncio pub/sub
+            self._listening = True
+            self._stop = f"{self._keys.wake}:{uuid.uuid4().hex}"
+            self._listener = asyncio.create_task(
+                self._listen(redis, self._stop), name="smspartner-watch-store-listener"
+            )
 
     async def close(self) -> None:
         """Hand back what this store holds and did not finish; close a client it made."""
@@ -489,6 +296,7 @@ class RedisWatchStore:
             self._scripts = None
             self._held.clear()
             self._taken.clear()
+            await self._stop_listening()
             if self._url is not None and self._redis is not None:
                 redis, self._redis = self._redis, None
                 await redis.aclose()
@@ -506,8 +314,13 @@ class RedisWatchStore:
             )
             added += await self._call(
                 "adding pairs",
-                scripts.add(keys=[keys.pairs, keys.due, keys.settled], args=[lines]),
+                scripts.add(
+                    keys=[keys.pairs, keys.due, keys.settled, keys.byid, keys.kept],
+                    args=[lines, keys.wake],
+                ),
             )
+        if added:
+            self.bells.due.ring()
         return added
 
     async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
@@ -517,8 +330,16 @@ class RedisWatchStore:
         reply = await self._call(
             "claiming pairs",
             scripts.claim(
-                keys=[keys.pairs, keys.due, keys.held, keys.held_due, keys.holder, keys.token],
-                args=[repr(float(now)), limit, _ms(lease)],
+                keys=[
+                    keys.pairs,
+                    keys.due,
+                    keys.held,
+                    keys.held_due,
+                    keys.holder,
+                    keys.token,
+                    keys.kept,
+                ],
+                args=[repr(float(now)), limit, _ms(lease), repr(HINT_KEEP_SECONDS)],
             ),
         )
         if not reply:
@@ -554,7 +375,8 @@ class RedisWatchStore:
             token, head = held.get(member, ("", ""))
             if u.due_at is None:
                 settled_at = u.settled_at if u.settled_at is not None else 0.0
-                lines.append(f"{member}|{token}||{float(settled_at)!r}")
+                status = "" if u.status is None else u.status.value
+                lines.append(f"{member}|{token}||{float(settled_at)!r}|{status}")
             else:
                 status = "" if u.status is None else u.status.value
                 lines.append(f"{member}|{token}|{float(u.due_at)!r}|{head}|{status}|{u.sequence}")
@@ -575,10 +397,15 @@ class RedisWatchStore:
                     keys.outbox,
                     keys.changes,
                     keys.position,
+                    keys.byid,
+                    keys.hinted,
+                    keys.settled_status,
                 ],
-                args=["\n".join(lines), found],
+                args=["\n".join(lines), found, keys.wake],
             ),
         )
+        if changes:
+            self.bells.outbox.ring()
         for member in members:
             held.pop(member, None)
         if refused:
@@ -597,13 +424,83 @@ class RedisWatchStore:
         return min(times) if times else None
 
     async def prune(self, *, settled_before: float) -> int:
-        self._open_scripts()
-        redis = self._client()
+        scripts, keys = self._open_scripts(), self._keys
         forgotten: int = await self._call(
             "pruning settled pairs",
-            redis.zremrangebyscore(self._keys.settled, "-inf", f"({float(settled_before)!r}"),
+            scripts.prune(
+                keys=[keys.settled, keys.settled_status], args=[repr(float(settled_before))]
+            ),
         )
         return forgotten
+
+    async def hint(self, message_id: int, phone_number: str | None = None, *, now: float) -> int:
+        scripts, keys = self._open_scripts(), self._keys
+        made: int = await self._call(
+            "hinting pairs",
+            scripts.hint(
+                keys=[
+                    keys.pairs,
+                    keys.due,
+                    keys.held,
+                    keys.settled,
+                    keys.byid,
+                    keys.hinted,
+                    keys.kept,
+                ],
+                args=[
+                    int(message_id),
+                    phone_number or "",
+                    repr(float(now)),
+                    repr(HINT_KEEP_SECONDS),
+                    HINT_KEEP_MAX,
+                    keys.wake,
+                ],
+            ),
+        )
+        if made:
+            self.bells.due.ring()
+        return made
+
+    async def counts(self) -> StoreCounts:
+        """Pending pairs by last status (a scan of the pairs, a thousand at a time), settled
+        ones by the status they settled on (pairs settled before this layout had one count
+        as UNKNOWN)."""
+        self._open_scripts()
+        redis, keys = self._client(), self._keys
+        pending: dict[DeliveryStatus | None, int] = {}
+        cursor: Any = 0
+        while True:
+            reply: Any = await self._call(
+                "counting pairs", redis.hscan(keys.pairs, cursor, count=1000)
+            )
+            cursor, batch = reply
+            for record in batch.values():
+                status = _STATUS.get(_text(record).split("|")[2], DeliveryStatus.UNKNOWN)
+                pending[status] = pending.get(status, 0) + 1
+            if not int(cursor):
+                break
+        settled: dict[DeliveryStatus, int] = {}
+        total = int(await self._call("counting pairs", redis.zcard(keys.settled)))
+        cursor = 0
+        while True:
+            reply = await self._call(
+                "counting pairs", redis.hscan(keys.settled_status, cursor, count=1000)
+            )
+            cursor, batch = reply
+            for value in batch.values():
+                status = _STATUS.get(_text(value)) or DeliveryStatus.UNKNOWN
+                settled[status] = settled.get(status, 0) + 1
+            if not int(cursor):
+                break
+        known = sum(settled.values())
+        if total > known:
+            settled[DeliveryStatus.UNKNOWN] = settled.get(DeliveryStatus.UNKNOWN, 0) + total - known
+        return StoreCounts(pending, settled)
+
+    async def unreported(self) -> int:
+        self._open_scripts()
+        count = await self._call("counting changes", self._client().zcard(self._keys.outbox))
+        return int(count)
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -634,9 +531,11 @@ class RedisWatchStore:
         await self._call(
             "acknowledging changes",
             scripts.ack(
-                keys=[keys.outbox, keys.changes, keys.taken, keys.taker], args=list(change_ids)
+                keys=[keys.outbox, keys.changes, keys.taken, keys.taker, keys.wake],
+                args=list(change_ids),
             ),
         )
+        self.bells.room.ring()
         for change_id in change_ids:
             self._taken.pop(change_id, None)
 
@@ -661,6 +560,7 @@ class RedisWatchStore:
             args += (member, token)
         for change_id, token in self._taken.items():
             args += (change_id, token)
+        args.append(keys.wake)
         await self._call(
             "handing back holds",
             self._open_scripts().release(
@@ -669,23 +569,71 @@ class RedisWatchStore:
             ),
         )
 
+    async def _listen(self, redis: Redis, stop: str) -> None:
+        """Ring the bells for what every store of the namespace publishes, for as long as
+        the store is open; after a lost connection, subscribe again and ring both (what was
+        published meanwhile is lost; `RECHECK` bounds that too).
+
+        It ends when `close` publishes on `stop`, this store's own channel, or at its next
+        look (every `RECHECK`): never by a cancellation, which a read blocked in redis-py's
+        pub/sub does not always deliver.
+        """
+        wait = _LISTEN_BACKOFF[0]
+        bells, wake = self.bells, self._keys.wake
+        while self._listening:
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(wake, stop)
+                bells.due.ring()
+                bells.outbox.ring()
+                bells.room.ring()
+                wait = _LISTEN_BACKOFF[0]
+                while self._listening:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=RECHECK
+                    )
+                    if message is None:
+                        continue
+                    if _text(message.get("channel")) == stop:
+                        return
+                    data = _text(message.get("data"))
+                    if data == "due":
+                        bells.due.ring()
+                    elif data == "outbox":
+                        bells.outbox.ring()
+                    elif data == "room":
+                        bells.room.ring()
+            except (RedisError, OSError) as exc:
+                log.debug("watch store: notices lost (%s); listening again", type(exc).__name__)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            if self._listening:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _LISTEN_BACKOFF[1])
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        self._listening = False
+        if listener is None:
+            return
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._redis.publish(self._stop, "stop")
+        _, pending = await asyncio.wait([listener], timeout=RECHECK + 1.0)
+        for task in pending:  # Redis hung: the listener is stuck in a read
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
+
     async def _call(self, what: str, command: Awaitable[T]) -> T:
-        """Await one Redis command within `_COMMAND_TIMEOUT`; never lose a cancellation."""
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
-        try:
-            async with asyncio.timeout(_COMMAND_TIMEOUT):
-                result = await command
-        except (RedisError, OSError, TimeoutError) as exc:
-            # redis-py's messages name the host and port, never a password.
-            raise WatchStoreUnavailableError(
-                f"watch store unavailable ({what}): {type(exc).__name__}: {exc}"
-            ) from exc
-        if task is not None and task.cancelling() > cancels:
-            # Cancelled during the command, which returned anyway (an injected client with a
-            # socket timeout goes through asyncio.wait_for: CPython gh-86296). Deliver it.
-            raise asyncio.CancelledError
-        return result
+        return await redis_command(
+            command,
+            what=what,
+            within=_COMMAND_TIMEOUT,
+            service="watch store",
+            error=WatchStoreUnavailableError,
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
