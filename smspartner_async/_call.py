@@ -29,13 +29,13 @@ import httpx
 import orjson
 
 from ._errors import (
-    APIConnectionError,
     APITimeoutError,
     ClientStateError,
     RateLimitError,
-    ResponseFormatError,
     ResponseTooLargeError,
     SMSPartnerError,
+    misfit,
+    transport_error,
 )
 from ._flow import FlowControl
 from ._options import ClientOptions
@@ -44,7 +44,7 @@ from ._telemetry import CallTrace, current
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
-__all__ = ["Caller", "ClientStats", "RequestEvent", "transport_error"]
+__all__ = ["Caller", "ClientStats", "RequestEvent"]
 
 T = TypeVar("T")
 log = logging.getLogger("smspartner_async")
@@ -77,22 +77,6 @@ class ClientStats:
     failures: int = 0
     rate_limited: int = 0
     by_endpoint: dict[str, int] = attrs.field(factory=dict)
-
-
-# httpx's exceptions -> ours, most specific first: the one table for transport failures.
-_TRANSPORT_ERRORS: tuple[tuple[type[Exception], Callable[..., SMSPartnerError]], ...] = (
-    (httpx.DecodingError, ResponseFormatError),  # a mock's body that does not inflate
-    (httpx.TimeoutException, APITimeoutError),
-    (httpx.RequestError, APIConnectionError),  # refused, reset, dropped mid-body, redirects
-)
-
-
-def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
-    """Our exception for an httpx one; its message names the class, never the URL."""
-    for source, target in _TRANSPORT_ERRORS:
-        if isinstance(exc, source):
-            return target(f"{endpoint}: {type(exc).__name__}: {exc}", endpoint=endpoint)
-    raise exc  # not a transport failure: a bug, let it show
 
 
 class _Prepared:
@@ -372,7 +356,7 @@ def _parse(parse: Callable[[dict[str, Any]], T], record: dict[str, Any]) -> T:
     try:
         return parse(record)
     except (ValueError, TypeError) as exc:
-        raise ResponseFormatError(f"the answer does not fit the models: {exc}") from None
+        raise misfit(exc, "the models") from None
 
 
 def _read_and_parse(

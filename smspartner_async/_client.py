@@ -27,7 +27,7 @@ from ._errors import (
     AuthenticationError,
     ClientStateError,
     InvalidInputError,
-    ResponseFormatError,
+    misfit,
 )
 from ._flow import FlowBackend, FlowControl, LocalFlow
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
@@ -441,7 +441,7 @@ class SMSPartnerClient:
         try:
             return converter.structure(record, cls)
         except (ValueError, TypeError) as exc:
-            raise ResponseFormatError(f"the answer does not fit {cls.__name__}: {exc}") from None
+            raise misfit(exc, cls.__name__) from None
 
     def _fail_fast(self, fail_fast: bool | None) -> bool:
         return self._caller.options.fail_fast if fail_fast is None else fail_fast

@@ -34,6 +34,7 @@ from ._models import (
     RecipientStatus,
     TagPage,
 )
+from ._scalars import parse_bool, parse_int
 from ._validate import DEFAULT_REGION, normalize_phone
 
 __all__ = [
@@ -64,7 +65,6 @@ _CACHE_LIMIT = 4096
 _status_cache: dict[str, DeliveryStatus] = {}
 _text_cache: dict[str, str] = {}
 _date_cache: dict[object, datetime | None] = {}
-_int_cache: dict[str, int] = {}
 
 
 def parse_status(value: object) -> DeliveryStatus:
@@ -91,48 +91,6 @@ def parse_status_text(value: object) -> str:
     if len(_text_cache) < _CACHE_LIMIT:
         _text_cache[value] = text  # type: ignore[index]
     return text
-
-
-_BOOLS: dict[object, bool] = {
-    False: False,
-    True: True,  # also 0 and 1, which hash alike
-    "0": False,
-    "1": True,
-    "false": False,
-    "true": True,
-    "False": False,
-    "True": True,
-    "": False,
-}
-
-
-def parse_bool(value: object) -> bool:
-    try:
-        return _BOOLS[value]
-    except (KeyError, TypeError):
-        pass
-    if isinstance(value, str) and value.strip().lower() in _BOOLS:
-        return _BOOLS[value.strip().lower()]
-    raise ValueError(f"not a boolean: {repr(value)[:40]}")
-
-
-def parse_int(value: object) -> int:
-    if value.__class__ is int:
-        return value
-    try:
-        return _int_cache[value]  # type: ignore[index]
-    except (KeyError, TypeError):
-        pass
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 19:
-            number = int(text)
-            if len(_int_cache) < _CACHE_LIMIT:
-                _int_cache[value] = number  # XML's codes: "200" again and again
-            return number
-    elif isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ValueError(f"not an integer: {repr(value)[:40]}")
 
 
 def parse_str(value: object) -> str:

@@ -75,7 +75,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
-from .._errors import ClientStateError, InvalidInputError
+from .._errors import ClientStateError, InvalidInputError, WatchStoreUnavailableError
 from .._models import DeliveryStatus
 from ..watch._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
 
@@ -345,17 +345,6 @@ for i = 2 + 2 * n, #ARGV, 2 do
   end
 end
 """
-
-
-class WatchStoreUnavailableError(ClientStateError):
-    """Redis, which holds the shared watch state, did not answer or refused a command.
-
-    A `ClientStateError`, like `SharedLimitsUnavailableError`, but its own class: the
-    watch state and the rate limit may live on different Redis servers, and a caller
-    stopping a watcher should not catch a rate-limit outage by mistake. Nothing is lost
-    that Redis keeps: what the failed call may have done there is undone by the leases,
-    and once Redis answers again a new `Watcher` on the namespace goes on where it was.
-    """
 
 
 class _Keys(NamedTuple):

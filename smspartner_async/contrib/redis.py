@@ -89,7 +89,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
-from .._errors import ClientStateError, InvalidInputError
+from .._errors import ClientStateError, InvalidInputError, SharedLimitsUnavailableError
 from .._flow import PauseGate
 from ._redis_store import RedisWatchStore, WatchStoreUnavailableError
 
@@ -131,14 +131,6 @@ if left < wanted then
 end
 return left
 """
-
-
-class SharedLimitsUnavailableError(ClientStateError):
-    """Redis, which holds the shared rate limit and pause, did not answer: nothing was sent.
-
-    Raised from the call (not retried: the limit cannot be kept without Redis); the client
-    stays usable, and the next call succeeds once Redis answers again.
-    """
 
 
 @contextmanager
