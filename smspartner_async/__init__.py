@@ -10,7 +10,6 @@ in `smspartner_async.watch`, the Redis fleet in `smspartner_async.contrib.redis`
 """
 
 from ._batch import Progress
-from ._call import ClientStats, RequestEvent
 from ._client import DEFAULT_BASE_URL, SMSPartnerClient
 from ._errors import (
     APIConnectionError,
@@ -30,6 +29,7 @@ from ._errors import (
     SMSPartnerError,
     WatchStoreUnavailableError,
 )
+from ._events import ClientStats, RequestEvent
 from ._flow import FlowBackend
 from ._models import (
     BulkStatus,

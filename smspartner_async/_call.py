@@ -37,6 +37,7 @@ from ._errors import (
     misfit,
     transport_error,
 )
+from ._events import ClientStats, RequestEvent
 from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
@@ -44,7 +45,7 @@ from ._telemetry import CallTrace, current
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
-__all__ = ["Caller", "ClientStats", "RequestEvent"]
+__all__ = ["Caller", "Shared"]
 
 T = TypeVar("T")
 log = logging.getLogger("smspartner_async")
@@ -52,31 +53,6 @@ log = logging.getLogger("smspartner_async")
 # gzip and deflate only: the body reader inflates those within the size cap.
 _HEADERS = {"Accept-Encoding": "gzip, deflate", "Content-Type": "application/json"}
 _ACCEPT = {"json": "application/json", "xml": "application/xml"}
-
-
-@attrs.frozen
-class RequestEvent:
-    """One HTTP attempt, for metrics hooks. Holds no key and no phone number."""
-
-    endpoint: str
-    attempt: int
-    status_code: int | None
-    elapsed: float
-    pairs: int
-    error: SMSPartnerError | None = None
-    #: Seconds until the next attempt, when there will be one.
-    retry_in: float | None = None
-
-
-@attrs.define
-class ClientStats:
-    """Counters over a client's life; cheap enough to leave on."""
-
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    rate_limited: int = 0
-    by_endpoint: dict[str, int] = attrs.field(factory=dict)
 
 
 class _Prepared:
@@ -112,6 +88,7 @@ class Caller:
         self._flow = shared.flow
         self._key = shared.api_key
         self.options = options
+        self._retry = options.policy
         self._headers = {**_HEADERS, "Accept": _ACCEPT[options.response_format]}
         self._timeout: Any = (
             httpx.USE_CLIENT_DEFAULT if options.timeout is None else options.timeout
@@ -183,7 +160,7 @@ class Caller:
         trace: CallTrace,
     ) -> T:
         loop = asyncio.get_running_loop()
-        retry = self.options.retry
+        retry = self._retry
         stats = self._shared.stats
         for attempt in range(retry.max_retries + 1):
             started = loop.time()
