@@ -72,32 +72,31 @@ CELLS = (
 )
 
 
-def previous_source() -> tuple[Path | None, str]:
-    """The directory holding the previous release's `smspartner_async`, or None and why not."""
-    target = Path(tempfile.gettempdir()) / "smspartner-async-bench" / PREVIOUS_RELEASE
+def previous_source(ref: str = PREVIOUS_RELEASE) -> tuple[Path | None, str]:
+    """The directory holding `ref`'s `smspartner_async` (the previous release's by default),
+    or None and why not."""
+    target = Path(tempfile.gettempdir()) / "smspartner-async-bench" / ref
     if (target / "smspartner_async" / "__init__.py").is_file():
         return target, ""
     git = shutil.which("git")
     if git is None:
         return None, "git is not installed"
     found = subprocess.run(
-        [git, "-C", str(ROOT), "rev-parse", "--verify", "--quiet", PREVIOUS_RELEASE + "^{commit}"],
+        [git, "-C", str(ROOT), "rev-parse", "--verify", "--quiet", ref + "^{commit}"],
         capture_output=True,
         check=False,
     )
     if found.returncode != 0:
-        return None, (
-            f"commit {PREVIOUS_RELEASE} is not in this clone (shallow? `git fetch --unshallow`)"
-        )
+        return None, (f"commit {ref} is not in this clone (shallow? `git fetch --unshallow`)")
     archive = subprocess.run(
-        [git, "-C", str(ROOT), "archive", "--format=tar", PREVIOUS_RELEASE, "smspartner_async"],
+        [git, "-C", str(ROOT), "archive", "--format=tar", ref, "smspartner_async"],
         capture_output=True,
         check=False,
     )
     if archive.returncode != 0:
-        return None, f"git archive {PREVIOUS_RELEASE} failed: {archive.stderr.decode().strip()}"
+        return None, f"git archive {ref} failed: {archive.stderr.decode().strip()}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=PREVIOUS_RELEASE + ".", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=ref + ".", dir=target.parent))
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(staging, filter="data")
     try:

@@ -99,7 +99,8 @@ def read_record(
     try:
         body = answer.content(limit, secret)
         xml = response_format == "xml"
-        record = decode_xml(body, endpoint.xml) if xml else decode_json(body)
+        layout = endpoint.xml
+        record = decode_xml(body, layout) if xml else decode_json(body, layout.list_key)
     except ResponseFormatError as exc:
         raise undecodable(exc, answer.status, answer.headers, name) from None
     error = envelope_error(record, answer.status, answer.headers, name, body)
