@@ -13,16 +13,17 @@ import enum
 import hashlib
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
+from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
 
-from . import _batch
+from . import _batch, _structure
 from ._batch import Progress
 from ._call import Caller, Shared
-from ._errors import ClientStateError, InvalidInputError, misfit
+from ._errors import ClientStateError, InvalidInputError
 from ._events import ClientStats, RequestEvent
 from ._flow import FlowBackend, FlowControl, LocalFlow
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
@@ -41,7 +42,6 @@ from ._options import (
 from ._paging import iter_tag_pages
 from ._redact import REDACTED, SecretStr, install_log_filter
 from ._retry import RetryPolicy
-from ._structure import make_converter
 from ._transports import TransportName, make_http_client
 from ._validate import DEFAULT_REGION, Pairs, normalize_message_id, normalize_phone
 from ._wire.endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG, ResponseFormat
@@ -223,15 +223,13 @@ class SMSPartnerClient:
             NotFoundError: No such message for this number (code 4).
             SMSPartnerError: Any other failure, after retries (see the exception tree).
         """
-        phone = normalize_phone(phone_number, self._caller.options.default_region)
+        region = self._caller.options.default_region
+        phone = normalize_phone(phone_number, region)
         mid = normalize_message_id(message_id)
         self._check_usable()
-
-        def parse(record: dict[str, Any]) -> MessageStatus:
-            record["number"] = phone  # the API may echo it in national format
-            record.setdefault("messageId", mid)
-            return self._structure(record, MessageStatus)
-
+        parse = partial(
+            _structure.message_status, phone=phone, message_id=mid, default_region=region
+        )
         return await self._caller.call(
             MESSAGE_STATUS, parse, params={"phoneNumber": phone, "messageId": str(mid)}, pairs=1
         )
@@ -244,11 +242,8 @@ class SMSPartnerClient:
         """
         mid = normalize_message_id(message_id)
         self._check_usable()
-
-        def parse(record: dict[str, Any]) -> BulkStatus:
-            record.setdefault("message_id", mid)
-            return self._structure(record, BulkStatus)
-
+        region = self._caller.options.default_region
+        parse = partial(_structure.bulk_status, message_id=mid, default_region=region)
         return await self._caller.call(BULK_STATUS, parse, params={"messageId": str(mid)})
 
     # -- many messages ---------------------------------------------------------
@@ -335,11 +330,11 @@ class SMSPartnerClient:
             raise InvalidInputError("tag must be a non-empty string", value=tag)
         self._check_usable()
 
+        parse = partial(_structure.tag_page, default_region=self._caller.options.default_region)
+
         async def fetch(page: int) -> TagPage:
             return await self._caller.call(
-                STATUS_BY_TAG,
-                lambda record: self._structure(record, TagPage),
-                params={"tag": tag, "page": str(page)},
+                STATUS_BY_TAG, parse, params={"tag": tag, "page": str(page)}
             )
 
         pages = iter_tag_pages(
@@ -363,13 +358,6 @@ class SMSPartnerClient:
         return [recipient async for recipient in self.iter_status_by_tag(tag)]
 
     # -- helpers -----------------------------------------------------------------
-
-    def _structure(self, record: dict[str, Any], cls: type[T]) -> T:
-        converter = make_converter(self._caller.options.default_region)
-        try:
-            return converter.structure(record, cls)
-        except (ValueError, TypeError) as exc:
-            raise misfit(exc, cls.__name__) from None
 
     def _fail_fast(self, fail_fast: bool | None) -> bool:
         return self._caller.options.fail_fast if fail_fast is None else fail_fast

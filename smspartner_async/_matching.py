@@ -1,4 +1,7 @@
-"""A multi-status answer -> one result per pair of its chunk, matched by (phone, message id).
+"""A multi-status answer's rows -> one result per pair of its chunk, matched by (phone, message id).
+
+Format-blind: the wire floor gives the answer's items as rows, JSON and XML
+alike (`_wire.rows`).
 
 Nothing promises that the API keeps the order of the request list or echoes
 numbers as they were sent, so each item is matched by its (E.164 phone, id)
@@ -31,68 +34,9 @@ from ._structure import (
 )
 from ._validate import Key, normalize_message_id, normalize_phone
 from ._wire.endpoints import LIST_KEY
-from ._wire.xml import FlatRecords
+from ._wire.rows import Row
 
 __all__ = ["failed_result", "match", "new_result", "with_index"]
-
-# One answer item as a tuple in the XML layout's order (`MULTI_STATUS.xml.item_keys`):
-# success, code, phone, message id, status, date, stopSms, isSpam.
-RawItem = tuple[Any, Any, Any, Any, Any, Any, Any, Any]
-_WIDTH = 8
-
-
-def _aliases(name: str) -> tuple[str, ...]:
-    aliases: tuple[str, ...] = attrs.fields_dict(MultiStatusResult)[name].metadata["aliases"]
-    return aliases
-
-
-# The wire names of the fields read under two spellings; tests check the models agree.
-_PHONE_A, _PHONE_B = _aliases("phone_number")
-_ID_A, _ID_B = _aliases("message_id")
-_STATUS_A, _STATUS_B = _aliases("status")
-_STOP_A, _STOP_B = _aliases("stop_sms")
-
-
-def _from_dicts(items: list[Any]) -> Iterator[RawItem]:
-    # Consumed from the end: each dict is freed once read, so the garbage collector
-    # runs less often and never walks the answer's 500 dicts.
-    items.reverse()
-    pop = items.pop
-    while items:
-        item = pop()
-        if item.__class__ is not dict:
-            continue
-        g = item.get
-        phone = g(_PHONE_A)
-        if phone is None:
-            phone = g(_PHONE_B)
-        message_id = g(_ID_A)
-        if message_id is None:
-            message_id = g(_ID_B)
-        status = g(_STATUS_A)
-        if status is None:
-            status = g(_STATUS_B)
-        stop_sms = g(_STOP_A)
-        if stop_sms is None:
-            stop_sms = g(_STOP_B)
-        yield (g("success"), g("code"), phone, message_id, status, g("date"), stop_sms, g("isSpam"))
-
-
-def _from_flat(records: FlatRecords) -> Iterator[RawItem]:
-    texts = records.texts
-    padding = [None] * _WIDTH
-    for at, n in zip(records.starts, records.lengths, strict=True):
-        values = texts[at : at + n] if n >= _WIDTH else texts[at : at + n] + padding[n:]
-        yield tuple(values[:_WIDTH])  # type: ignore[misc]
-
-
-def _items(record: dict[str, Any]) -> Iterator[RawItem]:
-    items = record.get(LIST_KEY)
-    if isinstance(items, list):
-        return _from_dicts(items)
-    if isinstance(items, FlatRecords):
-        return _from_flat(items)
-    raise ResponseFormatError(f"the answer has no {LIST_KEY} list")
 
 
 def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatusResult]:
@@ -101,7 +45,8 @@ def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatus
     lookup = dict(zip(keys, range(len(keys)), strict=True))
     results: list[MultiStatusResult | None] = [None] * len(keys)
     answered = 0
-    for success, code, phone, message_id, status, date, stop_sms, is_spam in _items(record):
+    rows: Iterator[Row] = record[LIST_KEY]  # in `MULTI_STATUS_ITEM`'s order (`_wire.rows`)
+    for success, code, phone, message_id, status, date, stop_sms, is_spam in rows:
         slot = _slot_of(lookup, phone, message_id, region)
         if slot is None or results[slot] is not None:
             continue  # not something we asked for, or answered twice: the first answer stands

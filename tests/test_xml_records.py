@@ -62,3 +62,19 @@ async def test_xml_and_json_answers_give_the_same_results(router, make_client, c
         results[fmt] = await make_client(response_format=fmt).multi_status(pairs)
     assert results["xml"] == results["json"]
     assert [r.ok for r in results["xml"]] == [r[0] == "true" for r in records]
+
+
+def test_the_row_layout_is_the_models_wire_names_in_matching_order() -> None:
+    # `_matching.match` unpacks a row as: success, code, phone, message id, status, date,
+    # stopSms, isSpam; the declaration's names for each are the model field's wire names.
+    import attrs
+
+    from smspartner_async._models import MultiStatusResult
+    from smspartner_async._wire.rows import MULTI_STATUS_ITEM
+
+    fields = ["ok", "code", "phone_number", "message_id", "status", "date", "stop_sms", "is_spam"]
+    wire = attrs.fields_dict(MultiStatusResult)
+    assert len(MULTI_STATUS_ITEM) == len(fields)
+    for names, field in zip(MULTI_STATUS_ITEM, fields, strict=True):
+        assert set(names) == set(wire[field].metadata["aliases"]), field
+    assert tuple(names[0] for names in MULTI_STATUS_ITEM) == MULTI_STATUS.xml.item_keys

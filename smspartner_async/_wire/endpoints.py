@@ -14,6 +14,7 @@ from .._errors import ResponseFormatError, envelope_error, rate_limited, undecod
 from .._redact import SecretStr
 from .body import Answer
 from .json import decode_json
+from .rows import MULTI_STATUS_ITEM, rows_of
 from .xml import XmlLayout, decode_xml
 
 __all__ = [
@@ -40,6 +41,8 @@ class Endpoint:
     xml: XmlLayout
     #: The most an honest answer can weigh; None: only the client's `max_response_bytes`.
     max_bytes: int | None = None
+    #: The list comes as rows (`rows.rows_of`), whichever the format.
+    rows: bool = False
 
 
 MESSAGE_STATUS = Endpoint(
@@ -67,10 +70,11 @@ MULTI_STATUS = Endpoint(
     XmlLayout(
         ("success", "code", LIST_KEY),
         LIST_KEY,
-        ("success", "code", "phoneNumber", "messageId", "status", "date", "stopSms", "isSpam"),
+        tuple(names[0] for names in MULTI_STATUS_ITEM),
         flat=True,
     ),
     max_bytes=4096 * _KIB,  # 500 items of a few hundred bytes, with room to spare
+    rows=True,
 )
 BULK_STATUS = Endpoint(
     "bulk-status",
@@ -106,4 +110,6 @@ def read_record(
     error = envelope_error(record, answer.status, answer.headers, name, body)
     if error is not None:
         raise error
+    if endpoint.rows:
+        record[LIST_KEY] = rows_of(record.get(LIST_KEY), LIST_KEY)
     return record
