@@ -101,3 +101,31 @@ def test_a_long_xml_list_reads_as_a_short_one(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(wire_xml, "SLICE_ITEMS", 10)
     assert wire_xml.decode_xml(body, BULK_STATUS.xml) == short
     assert len(short[LIST_KEY]) == 50
+
+
+async def test_a_gzip_answer_of_a_call_s_size_is_inflated_at_once_and_not_offloaded() -> None:
+    import gzip
+
+    import httpx
+
+    from smspartner_async._redact import SecretStr
+    from smspartner_async._wire.body import OFFLOAD_BYTES, receive
+
+    def response(body: bytes) -> httpx.Response:
+        headers = {"content-encoding": "gzip"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(gzip.compress(body)))
+
+    small = body_of([{**RECIPIENT, "note": "key-123"}] * 500)
+    answer = await receive(response(small), 1 << 30, SecretStr("key-123"))
+    assert (answer.codings, answer.heavy) == ((), False)
+    assert answer.body == small.replace(b"key-123", b"***")  # scrubbed on receipt, as before
+    big = body_of([RECIPIENT] * (OFFLOAD_BYTES // 50))
+    answer = await receive(response(big), 1 << 30, SecretStr("key-123"))
+    assert (answer.codings, answer.heavy) == (("gzip",), True)  # inflated in a worker thread
+    assert answer.content(1 << 30, SecretStr("key-123")) == big
+    broken = httpx.Response(
+        200, headers={"content-encoding": "gzip"}, stream=httpx.ByteStream(b"x")
+    )
+    answer = await receive(broken, 1 << 30, SecretStr("key-123"))
+    with pytest.raises(ResponseFormatError, match="Content-Encoding"):
+        answer.content(1 << 30, SecretStr("key-123"))
