@@ -72,7 +72,9 @@ def _lag_main(url: str, fmt: str, turns: int) -> None:
     print(json.dumps(figures))
 
 
-def measure(ref: str, n: int, turns: int, lag_only: bool = False) -> dict[str, Any]:
+def measure(
+    ref: str, n: int, turns: int, lag_only: bool = False, cpu_only: bool = False
+) -> dict[str, Any]:
     source, why = previous_source(ref)
     if source is None:
         raise SystemExit(f"{ref} unavailable: {why}")
@@ -104,7 +106,7 @@ def measure(ref: str, n: int, turns: int, lag_only: bool = False) -> dict[str, A
         finally:
             for contender in contenders.values():
                 contender.stop()
-        for fmt in ("json", "xml"):
+        for fmt in () if cpu_only else ("json", "xml"):
             lag: dict[str, list[float]] = {"main": [], "tree": []}
             for turn in range(max(2, turns // 2)):
                 order = [("main", source), ("tree", None)]
@@ -154,14 +156,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--lag-only", action="store_true", help="the loop stall only")
+    parser.add_argument("--cpu-only", action="store_true", help="CPU and wall only")
     parser.add_argument("--lag", choices=("json", "xml"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.lag:
         _lag_main(args.url, args.lag, args.turns)
         return
-    data = measure(args.ref, args.pairs, args.turns, args.lag_only)
-    if not args.lag_only:
+    data = measure(args.ref, args.pairs, args.turns, args.lag_only, args.cpu_only)
+    if not (args.lag_only or args.cpu_only):
         print(report(data))
     print(json.dumps(data["figures"]))
 

@@ -25,7 +25,11 @@ from ._build import twin
 from ._chunking import Chunk, first_position
 from ._errors import InvalidInputError, ResponseFormatError, SMSPartnerError
 from ._models import DeliveryStatus, MultiStatusResult
+from ._scalars import BOOLS, INT_CACHE
 from ._structure import (
+    DATE_CACHE,
+    STATUS_CACHE,
+    TEXT_CACHE,
     parse_bool,
     parse_date,
     parse_int,
@@ -40,18 +44,47 @@ __all__ = ["failed_result", "match", "new_result", "with_index"]
 
 
 def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatusResult]:
-    """One result per key of `chunk`, in chunk order, from the answer's items."""
+    """One result per key of `chunk`, in chunk order, from the answer's items.
+
+    One loop a reader can step through: find the pair an item answers, read its
+    values from the parsers' caches (the same few texts, codes and dates come
+    back item after item), build the result. A value the caches have not seen
+    yet, or one that is malformed, takes the full parse (`_result`), which fills
+    the caches or fails the item alone.
+    """
     keys, positions = chunk.keys, chunk.positions
     lookup = dict(zip(keys, range(len(keys)), strict=True))
     results: list[MultiStatusResult | None] = [None] * len(keys)
+    bools, ints, statuses, texts, dates = BOOLS, INT_CACHE, STATUS_CACHE, TEXT_CACHE, DATE_CACHE
     answered = 0
     rows: Iterator[Row] = record[LIST_KEY]  # in `MULTI_STATUS_ITEM`'s order (`_wire.rows`)
     for success, code, phone, message_id, status, date, stop_sms, is_spam in rows:
         slot = _slot_of(lookup, phone, message_id, region)
         if slot is None or results[slot] is not None:
             continue  # not something we asked for, or answered twice: the first answer stands
-        key, index = keys[slot], first_position(positions[slot])
+        key, position = keys[slot], positions[slot]
+        index = position if position.__class__ is int else first_position(position)
         answered += 1
+        try:
+            try:
+                when = dates[date]
+            except KeyError:  # dates vary more than the other values: parse this one alone
+                when = None if date is None else parse_date(date)
+            results[slot] = new_result(
+                key[0],
+                key[1],
+                bools[success],
+                code if code.__class__ is int else ints[code],
+                statuses[status],
+                texts[status],
+                when,
+                bools[stop_sms],
+                bools[is_spam],
+                index,
+            )
+            continue
+        except (KeyError, TypeError, ValueError):
+            pass  # not in the caches (yet), or not a value at all: the full parse says
         try:
             results[slot] = _result(key, index, success, code, status, date, stop_sms, is_spam)
         except (ValueError, TypeError) as exc:

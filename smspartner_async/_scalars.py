@@ -7,12 +7,13 @@ package. Whole numbers keep a small cache: XML repeats the same codes.
 
 from __future__ import annotations
 
-__all__ = ["parse_bool", "parse_int"]
+__all__ = ["BOOLS", "INT_CACHE", "parse_bool", "parse_int"]
 
 _CACHE_LIMIT = 4096
-_int_cache: dict[str, int] = {}
+#: Whole numbers read from text so far (the multi-status matcher reads it inline).
+INT_CACHE: dict[str, int] = {}
 
-_BOOLS: dict[object, bool] = {
+BOOLS: dict[object, bool] = {
     False: False,
     True: True,  # also 0 and 1, which hash alike
     "0": False,
@@ -27,11 +28,11 @@ _BOOLS: dict[object, bool] = {
 
 def parse_bool(value: object) -> bool:
     try:
-        return _BOOLS[value]
+        return BOOLS[value]
     except (KeyError, TypeError):
         pass
-    if isinstance(value, str) and value.strip().lower() in _BOOLS:
-        return _BOOLS[value.strip().lower()]
+    if isinstance(value, str) and value.strip().lower() in BOOLS:
+        return BOOLS[value.strip().lower()]
     raise ValueError(f"not a boolean: {repr(value)[:40]}")
 
 
@@ -39,15 +40,15 @@ def parse_int(value: object) -> int:
     if value.__class__ is int:
         return value
     try:
-        return _int_cache[value]  # type: ignore[index]
+        return INT_CACHE[value]  # type: ignore[index]
     except (KeyError, TypeError):
         pass
     if isinstance(value, str):
         text = value.strip()
         if text.isascii() and text.isdigit() and len(text) <= 19:
             number = int(text)
-            if len(_int_cache) < _CACHE_LIMIT:
-                _int_cache[value] = number  # XML's codes: "200" again and again
+            if len(INT_CACHE) < _CACHE_LIMIT:
+                INT_CACHE[value] = number  # XML's codes: "200" again and again
             return number
     elif isinstance(value, float) and value.is_integer():
         return int(value)

@@ -41,7 +41,10 @@ from ._scalars import parse_bool, parse_int
 from ._validate import DEFAULT_REGION, normalize_phone
 
 __all__ = [
+    "DATE_CACHE",
     "PARIS",
+    "STATUS_CACHE",
+    "TEXT_CACHE",
     "Converter",
     "bulk_status",
     "make_converter",
@@ -71,34 +74,35 @@ _STATUS_BY_TEXT = {
     "ko": DeliveryStatus.FAILED,
 }
 _CACHE_LIMIT = 4096
-_status_cache: dict[str, DeliveryStatus] = {}
-_text_cache: dict[str, str] = {}
-_date_cache: dict[object, datetime | None] = {}
+#: What each raw value parsed to so far (the multi-status matcher reads them inline).
+STATUS_CACHE: dict[str, DeliveryStatus] = {}
+TEXT_CACHE: dict[str, str] = {}
+DATE_CACHE: dict[object, datetime | None] = {}
 
 
 def parse_status(value: object) -> DeliveryStatus:
     """Case-insensitive; any undocumented text is UNKNOWN, never an error."""
     try:
-        return _status_cache[value]  # type: ignore[index]
+        return STATUS_CACHE[value]  # type: ignore[index]
     except (KeyError, TypeError):
         pass
     if not isinstance(value, str):
         raise TypeError(f"status must be text, not {type(value).__name__}")
     status = _STATUS_BY_TEXT.get(" ".join(value.split()).lower(), DeliveryStatus.UNKNOWN)
-    if len(_status_cache) < _CACHE_LIMIT:
-        _status_cache[value] = status
+    if len(STATUS_CACHE) < _CACHE_LIMIT:
+        STATUS_CACHE[value] = status
     return status
 
 
 def parse_status_text(value: object) -> str:
     """The API's own status text, stripped and shared between results."""
     try:
-        return _text_cache[value]  # type: ignore[index]
+        return TEXT_CACHE[value]  # type: ignore[index]
     except (KeyError, TypeError):
         pass
     text = sys.intern(parse_str(value).strip())
-    if len(_text_cache) < _CACHE_LIMIT:
-        _text_cache[value] = text  # type: ignore[index]
+    if len(TEXT_CACHE) < _CACHE_LIMIT:
+        TEXT_CACHE[value] = text  # type: ignore[index]
     return text
 
 
@@ -128,13 +132,13 @@ def parse_date(value: object) -> datetime | None:
     Empty and zero mean "no date yet" (a message still waiting).
     """
     try:
-        return _date_cache[value]
+        return DATE_CACHE[value]
     except (KeyError, TypeError):
         pass
     date = _parse_date(value)
-    if len(_date_cache) >= _CACHE_LIMIT:
-        _date_cache.clear()
-    _date_cache[value] = date
+    if len(DATE_CACHE) >= _CACHE_LIMIT:
+        DATE_CACHE.clear()
+    DATE_CACHE[value] = date
     return date
 
 

@@ -14,7 +14,7 @@ from .._errors import ResponseFormatError, envelope_error, rate_limited, undecod
 from .._redact import SecretStr
 from .body import Answer
 from .json import decode_json
-from .rows import MULTI_STATUS_ITEM, rows_of
+from .rows import MULTI_STATUS_ITEM, decode_multi_status, rows_of
 from .xml import XmlLayout, decode_xml
 
 __all__ = [
@@ -104,7 +104,11 @@ def read_record(
         body = answer.content(limit, secret)
         xml = response_format == "xml"
         layout = endpoint.xml
-        record = decode_xml(body, layout) if xml else decode_json(body, layout.list_key)
+        if xml:
+            record = decode_xml(body, layout)
+        else:
+            fast = decode_multi_status(body, LIST_KEY) if endpoint.rows else None
+            record = fast if fast is not None else decode_json(body, layout.list_key)
     except ResponseFormatError as exc:
         raise undecodable(exc, answer.status, answer.headers, name) from None
     error = envelope_error(record, answer.status, answer.headers, name, body)
