@@ -59,7 +59,19 @@ def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatus
     answered = 0
     rows: Iterator[Row] = record[LIST_KEY]  # in `MULTI_STATUS_ITEM`'s order (`_wire.rows`)
     for success, code, phone, message_id, status, date, stop_sms, is_spam in rows:
-        slot = _slot_of(lookup, phone, message_id, region)
+        if (
+            message_id.__class__ is str
+            and len(message_id) < 20
+            and message_id.isdigit()
+            and message_id.isascii()
+        ):
+            message_id = int(message_id)  # XML, and some JSON, send ids as text
+        try:
+            slot = lookup.get((phone, message_id))
+        except TypeError:  # a list or an object where a phone or an id should be
+            continue
+        if slot is None:  # a number echoed in national format, an id with spaces
+            slot = _slot_of_echo(lookup, phone, message_id, region)
         if slot is None or results[slot] is not None:
             continue  # not something we asked for, or answered twice: the first answer stands
         key, position = keys[slot], positions[slot]
@@ -99,21 +111,8 @@ def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatus
     ]
 
 
-def _slot_of(lookup: dict[Key, int], phone: Any, message_id: Any, region: str) -> int | None:
-    if (
-        message_id.__class__ is str
-        and message_id.isascii()
-        and message_id.isdigit()
-        and len(message_id) < 20
-    ):
-        message_id = int(message_id)  # XML, and some JSON, send ids as text
-    try:
-        slot = lookup.get((phone, message_id))
-    except TypeError:  # a list or an object where a phone or an id should be
-        return None
-    if slot is not None:
-        return slot
-    # The slow path: a phone echoed in national format, an id with spaces.
+def _slot_of_echo(lookup: dict[Key, int], phone: Any, message_id: Any, region: str) -> int | None:
+    """The slot of an item whose phone or id the API echoed in another form, if any."""
     try:
         return lookup.get((normalize_phone(phone, region), normalize_message_id(message_id)))
     except InvalidInputError:
