@@ -72,31 +72,30 @@ CELLS = (
 )
 
 
-def previous_source(ref: str = PREVIOUS_RELEASE) -> tuple[Path | None, str]:
-    """The directory holding `ref`'s `smspartner_async` (the previous release's by default),
-    or None and why not."""
-    target = Path(tempfile.gettempdir()) / "smspartner-async-bench" / ref
+def previous_source(commit: str = PREVIOUS_RELEASE) -> tuple[Path | None, str]:
+    """The directory holding `commit`'s `smspartner_async`, or None and why not."""
+    target = Path(tempfile.gettempdir()) / "smspartner-async-bench" / commit
     if (target / "smspartner_async" / "__init__.py").is_file():
         return target, ""
     git = shutil.which("git")
     if git is None:
         return None, "git is not installed"
     found = subprocess.run(
-        [git, "-C", str(ROOT), "rev-parse", "--verify", "--quiet", ref + "^{commit}"],
+        [git, "-C", str(ROOT), "rev-parse", "--verify", "--quiet", commit + "^{commit}"],
         capture_output=True,
         check=False,
     )
     if found.returncode != 0:
-        return None, (f"commit {ref} is not in this clone (shallow? `git fetch --unshallow`)")
+        return None, (f"commit {commit} is not in this clone (shallow? `git fetch --unshallow`)")
     archive = subprocess.run(
-        [git, "-C", str(ROOT), "archive", "--format=tar", ref, "smspartner_async"],
+        [git, "-C", str(ROOT), "archive", "--format=tar", commit, "smspartner_async"],
         capture_output=True,
         check=False,
     )
     if archive.returncode != 0:
-        return None, f"git archive {ref} failed: {archive.stderr.decode().strip()}"
+        return None, f"git archive {commit} failed: {archive.stderr.decode().strip()}"
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=ref + ".", dir=target.parent))
+    staging = Path(tempfile.mkdtemp(prefix=commit + ".", dir=target.parent))
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(staging, filter="data")
     try:
