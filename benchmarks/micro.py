@@ -52,10 +52,11 @@ def _matching_rows(body_json: bytes, body_xml: bytes) -> list[list[Any]]:
     from smspartner_async._validate import validate_all
     from smspartner_async._wire.endpoints import MULTI_STATUS
     from smspartner_async._wire.json import decode_json
-    from smspartner_async._wire.rows import rows_of
+    from smspartner_async._wire.rows import decode_multi_status, rows_of
     from smspartner_async._wire.xml import decode_xml
 
-    def as_rows(record: dict[str, Any]) -> dict[str, Any]:
+    def as_rows(record: dict[str, Any] | None) -> dict[str, Any]:
+        assert record is not None
         return {LIST: rows_of(record[LIST], LIST)}  # what `read_record` gives `match`
 
     chunk = chunks_of(validate_all(make_pairs(500), "FR"), 500)[0][0]
@@ -74,8 +75,13 @@ def _matching_rows(body_json: bytes, body_xml: bytes) -> list[list[Any]]:
     return [
         ["_matching.match -> MultiStatusResult (decoded JSON items)", _per_call(match_only) / 500],
         [
-            "decode_json + match, 500-item answer",
+            "orjson decode_json + match, 500-item answer (the general path)",
             _per_call(lambda: match(chunk, as_rows(decode_json(body_json)), "FR")) / 500,
+        ],
+        [
+            "msgspec decode_multi_status + match, 500-item answer (the JSON path)",
+            _per_call(lambda: match(chunk, as_rows(decode_multi_status(body_json, LIST)), "FR"))
+            / 500,
         ],
         [
             "decode_xml + match, 500-item answer",
