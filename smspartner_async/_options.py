@@ -155,10 +155,23 @@ def _shared_limits(_: object, attribute: attrs.Attribute[Any], value: object) ->
 
 
 def _base_url(value: str | None) -> str:
-    """None: `$SMSPARTNER_BASE_URL`, then the API's own; no trailing slash."""
+    """None: `$SMSPARTNER_BASE_URL`, then the API's own; no trailing slash; a bare host
+    gets the API's `/v1`.
+
+    The endpoints live under /v1; a host alone (`http://127.0.0.1:8000`, the
+    sandbox's address as one types it) can mean nothing else, and used to end in
+    a 404. Any other path is kept as given (a gateway's own). (The #24 branch's
+    hint, in the converter that replaced `_strip_slash`.)
+    """
     if value is None:
         value = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-    return value.rstrip("/") if isinstance(value, str) else value
+    if not isinstance(value, str):  # callers are not all type-checked
+        return value  # type: ignore[unreachable]  # the validator refuses it, by name
+    url = value.rstrip("/")
+    _, sep, rest = url.partition("://")
+    if sep and rest and "/" not in rest:
+        url += "/v1"
+    return url
 
 
 def _retry(value: RetryPolicy | None) -> RetryPolicy:
