@@ -47,14 +47,6 @@ async def usage() -> None:
         assert_type(test_client, SMSPartnerClient)
 
 
-def sync_usage() -> None:
-    with SMSPartnerSyncClient("key", transport="aiohttp") as client:
-        assert_type(client.multi_status([("0612345678", 1)]), list[MultiStatusResult])
-        assert_type(client.with_options(max_retries=0), SMSPartnerSyncClient)
-        for item in client.iter_multi_status([("0612345678", 1)]):
-            assert_type(item, MultiStatusResult)
-
-
 async def extension_types(backend: FlowBackend, outage: SharedLimitsUnavailableError) -> None:
     """The types an extension or a hook is written against, from the public package."""
     pairs: Pairs = [("+33612345678", 1), {"phone_number": "+33612345678", "message_id": 2}]
@@ -70,3 +62,11 @@ async def extension_types(backend: FlowBackend, outage: SharedLimitsUnavailableE
         assert_type(c.stats, ClientStats)
         assert_type(c.with_options(max_retries=None, retry=None), SMSPartnerClient)
     assert_type(outage.answered, bool)
+
+
+def sync_usage() -> None:
+    with SMSPartnerSyncClient("key", transport="aiohttp") as client:
+        assert_type(client.multi_status([("0612345678", 1)]), list[MultiStatusResult])
+        assert_type(client.with_options(max_retries=0), SMSPartnerSyncClient)
+        for item in client.iter_multi_status([("0612345678", 1)]):
+            assert_type(item, MultiStatusResult)
