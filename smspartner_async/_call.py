@@ -45,7 +45,7 @@ from ._telemetry import CallTrace, current
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
-__all__ = ["Caller", "Shared"]
+__all__ = ["Caller", "ClientStats", "RequestEvent", "Shared"]  # the two events: where they were
 
 T = TypeVar("T")
 log = logging.getLogger("smspartner_async")
