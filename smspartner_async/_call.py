@@ -45,7 +45,8 @@ from ._telemetry import CallTrace, current
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
-__all__ = ["Caller", "ClientStats", "RequestEvent", "Shared"]  # the two events: where they were
+# RequestEvent and ClientStats live in `_events`; importable from here as before.
+__all__ = ["Caller", "ClientStats", "RequestEvent", "Shared"]
 
 T = TypeVar("T")
 log = logging.getLogger("smspartner_async")
