@@ -26,6 +26,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._profile import Profile
+from ._report import Goal, Section
 from .previous import ROOT, Contender, previous_source
 from .server import ServerProcess
 
@@ -148,6 +150,55 @@ def report(data: dict[str, Any]) -> str:
             f"{min(lag['tree']) / min(lag['main']):.2f}x | <= 50 ms |"
         )
     return "\n".join(lines)
+
+
+def run(profile: Profile) -> Section:
+    """The `core` scenario of `python -m benchmarks.run`: the table above, with its goals."""
+    data = measure(REFERENCE, profile.floor_pairs, profile.floor_turns)
+    f = data["figures"]
+    best = {cell: {k: min(v) for k, v in by.items()} for cell, by in f.items()}
+    section = Section(
+        "core",
+        f"This tree against {REFERENCE} (main), {data['pairs']:,} pairs, c=8, no latency, "
+        f"default transport, best of {data['turns']} turns",
+        ["figure", "raw", REFERENCE, "this tree", "tree / raw", "tree / main"],
+    )
+    for label, cell in (
+        ("client CPU us/item, JSON", "cpu-json"),
+        ("client CPU us/item, XML", "cpu-xml"),
+        ("wall s, JSON", "wall-json"),
+        ("wall s, XML", "wall-xml"),
+    ):
+        b = best[cell]
+        row = [label, b["raw"], b["main"], b["tree"], b["tree"] / b["raw"]]
+        section.rows.append([*row, b["tree"] / b["main"]])
+    for fmt in ("json", "xml"):
+        b = best[f"lag-{fmt}"]
+        label = f"worst loop stall ms, bulk_status {LAG_RECIPIENTS:,} {fmt.upper()}"
+        section.rows.append([label, "-", b["main"], b["tree"], "-", b["tree"] / b["main"]])
+    section.goals += [
+        Goal(
+            "client CPU per item / raw, JSON",
+            best["cpu-json"]["tree"] / best["cpu-json"]["raw"],
+            2.0,
+        ),
+        Goal(
+            "client CPU per item / raw, XML", best["cpu-xml"]["tree"] / best["cpu-xml"]["raw"], 2.0
+        ),
+        Goal(
+            "wall / raw, JSON, no latency",
+            best["wall-json"]["tree"] / best["wall-json"]["raw"],
+            1.4,
+        ),
+        Goal("worst loop stall, bulk_status JSON", best["lag-json"]["tree"], 50.0, " ms"),
+        Goal("worst loop stall, bulk_status XML", best["lag-xml"]["tree"], 50.0, " ms"),
+    ]
+    section.notes.append(
+        "raw: aiohttp + orjson (lxml for XML); lag: worst of 3 calls per fresh process, "
+        "best of the turns; contenders take turns (A B C, C B A)"
+    )
+    section.data = data["figures"]
+    return section
 
 
 def main(argv: list[str] | None = None) -> None:
