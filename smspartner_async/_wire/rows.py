@@ -142,8 +142,10 @@ def _from_structs(items: list[_Item]) -> Iterator[Row]:
 
 
 def _from_flat(records: FlatRecords) -> Iterator[Row]:
-    texts = records.texts
-    padding = [None] * _WIDTH
+    texts: list[str | None] = records.texts  # type: ignore[assignment]
+    padding: list[str | None] = [None] * _WIDTH
     for at, n in zip(records.starts, records.lengths, strict=True):
-        values = texts[at : at + n] if n >= _WIDTH else texts[at : at + n] + padding[n:]
-        yield tuple(values[:_WIDTH])  # type: ignore[misc]
+        if n >= _WIDTH:  # extra trailing values (fields the API may add) are left out
+            yield tuple(texts[at : at + _WIDTH])  # type: ignore[misc]
+        else:  # a failed item stops early: the missing values are None
+            yield tuple(texts[at : at + n] + padding[n:])  # type: ignore[misc]
