@@ -36,7 +36,6 @@ from ._options import (
     ClientOptions,
     api_key_from,
     changes_from,
-    document,
     options_from,
 )
 from ._paging import iter_tag_pages
@@ -76,6 +75,52 @@ class SMSPartnerClient:
 
     Create one per process and close it when the process stops (`async with`,
     or `await client.aclose()`).
+
+    Args:
+        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None at
+            all raises `AuthenticationError` (code 1) here, before any request.
+        http_client: Your own `httpx.AsyncClient` (proxies, certificates, event
+            hooks, a mock transport); used as is and never closed by the library.
+            Size its pool to at least `max_concurrency`.
+        base_url: The API's root; falls back to `$SMSPARTNER_BASE_URL`, then
+            `https://api.smspartner.fr/v1`. Point it at the sandbox to test.
+        transport: The pool the client builds when it is not given one: `"httpx"`
+            (httpx's own, which respx and pytest-httpx intercept) or `"aiohttp"`
+            (extra `aiohttp`; faster for bulk jobs and high concurrency).
+        timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+            client's own pool defaults to 30 s, a pool you give keeps its own.
+        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+            way.
+        max_concurrency: Requests in flight for the whole client, every thread of a
+            sync client included (the pool is sized to match).
+        batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+        max_retries: Attempts after the first one, overriding `retry`'s own
+            `max_retries` (0 sends each request once); None keeps `retry`'s.
+        retry: When and how long to wait before trying again (`RetryPolicy`); None
+            for the default policy.
+        deadline: Seconds for one API call from its first send, every retry included
+            (`APITimeoutError`); None for no deadline.
+        max_requests_per_second: A rate limit for the whole client (for every
+            process sharing `shared_limits`); None for none.
+        shared_limits: Share the rate limit and the 429 pause with every process
+            using the same key: a `redis://` URL (extra `redis`), or a `FlowBackend`
+            you built (it has its own rate: `max_requests_per_second` beside it is
+            refused). None keeps them in this process.
+        default_region: The region national phone numbers are read in (`"FR"`).
+        fail_fast: Raise the first failed call of a batch instead of returning its
+            pairs as failed results.
+        max_pages: The most tag pages `iter_tag_pages` asks for.
+        max_response_bytes: The largest answer accepted, raw or inflated
+            (`ResponseTooLargeError` beyond); message-status and multi-status
+            answers have lower bounds of their own.
+        on_request: Called with a `RequestEvent` after each HTTP attempt (metrics).
+            It runs on the client's event loop (a sync client's background thread);
+            one that raises is logged and ignored.
+
+    Raises:
+        AuthenticationError: No API key at all.
+        InvalidInputError: An option out of range (a `ValueError`).
+        ImportError: `transport="aiohttp"` without the `aiohttp` extra.
     """
 
     _shared: Shared
@@ -149,6 +194,26 @@ class SMSPartnerClient:
         closing either closes both.
 
             fast = client.with_options(timeout=5, max_retries=0)
+
+        Args:
+            timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+                client's own pool defaults to 30 s, a pool you give keeps its own.
+            response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+                way.
+            batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+            max_retries: Attempts after the first one, overriding `retry`'s own
+                `max_retries` (0 sends each request once); None keeps `retry`'s.
+            retry: When and how long to wait before trying again (`RetryPolicy`); None
+                for the default policy.
+            deadline: Seconds for one API call from its first send, every retry included
+                (`APITimeoutError`); None for no deadline.
+            default_region: The region national phone numbers are read in (`"FR"`).
+            fail_fast: Raise the first failed call of a batch instead of returning its
+                pairs as failed results.
+            max_pages: The most tag pages `iter_tag_pages` asks for.
+            max_response_bytes: The largest answer accepted, raw or inflated
+                (`ResponseTooLargeError` beyond); message-status and multi-status
+                answers have lower bounds of their own.
         """
         options = attrs.evolve(self._caller.options, **changes_from(locals()))
         view = object.__new__(type(self))
@@ -385,24 +450,3 @@ def _flow_backend(options: ClientOptions, key: str) -> FlowBackend:
     # Processes share limits per key and API, named by a digest: the key never reaches Redis.
     scope = hashlib.sha256(f"{options.base_url}\0{key}".encode()).hexdigest()[:32]
     return RedisFlow.from_url(shared, scope=scope, max_requests_per_second=rate)
-
-
-_CLIENT_ARGS = {
-    "api_key": """The account's API key; falls back to `$SMSPARTNER_API_KEY`. None
-        at all raises `AuthenticationError` (code 1) here, before any request.""",
-    "http_client": """Your own `httpx.AsyncClient` (proxies, certificates, event
-        hooks, a mock transport); used as is and never closed by the library.
-        Size its pool to at least `max_concurrency`.""",
-}
-_CLIENT_RAISES = """
-    Raises:
-        AuthenticationError: No API key at all.
-        InvalidInputError: An option out of range (a `ValueError`).
-        ImportError: `transport="aiohttp"` without the `aiohttp` extra.
-    """
-SMSPartnerClient.__doc__ = document(
-    SMSPartnerClient.__doc__, own=_CLIENT_ARGS, after=_CLIENT_RAISES
-)
-SMSPartnerClient.with_options.__doc__ = document(
-    SMSPartnerClient.with_options.__doc__, per_call=True
-)

@@ -11,7 +11,9 @@ Everything else derives from it:
   annotations and defaults. At run time `options_from(locals())` reads every
   declared option from the signature's arguments, so an option missing from a
   signature fails at once, not silently with its default.
-- Their `Args:` docs are built from the fields' docs (`document`).
+- Their `Args:` docs say what the fields' docs say: written out in the
+  docstrings (static tools such as mkdocstrings read them), rendered by
+  `document` and checked against the declaration by `tests/test_options.py`.
 - Every value is validated here, wherever it comes from: `InvalidInputError`
   (a `ValueError`) naming the option.
 """
@@ -378,8 +380,8 @@ def document(
 ) -> str:
     """`doc` with an `Args:` section: `own` (a signature's own parameters) then the options.
 
-    The clients' docstrings end here so that each option is documented once,
-    in its declaration; `after` is what follows Args (`Raises:`).
+    What the clients' docstrings must say (`tests/test_options.py`): paste its
+    output there when an option or its doc changes; `after` is what follows Args.
     """
     fields = per_call_options() if per_call else attrs.fields(ClientOptions)
     entries = {**(own or {}), **{field.name: field.metadata["doc"] for field in fields}}

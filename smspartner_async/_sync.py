@@ -37,7 +37,6 @@ from ._options import (
     ClientOptions,
     api_key_from,
     changes_from,
-    document,
     options_from,
 )
 from ._retry import RetryPolicy
@@ -160,6 +159,57 @@ class SMSPartnerSyncClient:
       thread-bound resources such as Django's database connections; pass a list).
     - Interrupting a waiting thread (Ctrl-C, Celery's soft time limit) cancels
       its call on the loop.
+
+    Args:
+        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None at
+            all raises `AuthenticationError` (code 1) here, before any request.
+        http_client_factory: Called once, with no arguments, on the background loop,
+            to make the `httpx.AsyncClient` every request goes through (a mock
+            transport, the sandbox, proxies, certificates). It stands in for
+            `SMSPartnerClient`'s `http_client`: an async client must be made on the
+            loop that uses it, and a sync caller has none. The client it returns
+            belongs to this sync client and is closed by `close()`. Size its pool to
+            at least `max_concurrency`. None builds the pool `transport` names.
+        base_url: The API's root; falls back to `$SMSPARTNER_BASE_URL`, then
+            `https://api.smspartner.fr/v1`. Point it at the sandbox to test.
+        transport: The pool the client builds when it is not given one: `"httpx"`
+            (httpx's own, which respx and pytest-httpx intercept) or `"aiohttp"`
+            (extra `aiohttp`; faster for bulk jobs and high concurrency).
+        timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+            client's own pool defaults to 30 s, a pool you give keeps its own.
+        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+            way.
+        max_concurrency: Requests in flight for the whole client, every thread of a
+            sync client included (the pool is sized to match).
+        batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+        max_retries: Attempts after the first one, overriding `retry`'s own
+            `max_retries` (0 sends each request once); None keeps `retry`'s.
+        retry: When and how long to wait before trying again (`RetryPolicy`); None
+            for the default policy.
+        deadline: Seconds for one API call from its first send, every retry included
+            (`APITimeoutError`); None for no deadline.
+        max_requests_per_second: A rate limit for the whole client (for every
+            process sharing `shared_limits`); None for none.
+        shared_limits: Share the rate limit and the 429 pause with every process
+            using the same key: a `redis://` URL (extra `redis`), or a `FlowBackend`
+            you built (it has its own rate: `max_requests_per_second` beside it is
+            refused). None keeps them in this process.
+        default_region: The region national phone numbers are read in (`"FR"`).
+        fail_fast: Raise the first failed call of a batch instead of returning its
+            pairs as failed results.
+        max_pages: The most tag pages `iter_tag_pages` asks for.
+        max_response_bytes: The largest answer accepted, raw or inflated
+            (`ResponseTooLargeError` beyond); message-status and multi-status
+            answers have lower bounds of their own.
+        on_request: Called with a `RequestEvent` after each HTTP attempt (metrics).
+            It runs on the client's event loop (a sync client's background thread);
+            one that raises is logged and ignored.
+
+    Raises:
+        AuthenticationError: No API key at all.
+        InvalidInputError: An option out of range (a `ValueError`), or a factory
+            that did not return an `httpx.AsyncClient`.
+        ImportError: `transport="aiohttp"` without the `aiohttp` extra.
     """
 
     _core: _Core
@@ -224,6 +274,26 @@ class SMSPartnerSyncClient:
         nothing to make, starts no thread, and closing either closes both.
 
             fast = client.with_options(timeout=5, max_retries=0)
+
+        Args:
+            timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+                client's own pool defaults to 30 s, a pool you give keeps its own.
+            response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+                way.
+            batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+            max_retries: Attempts after the first one, overriding `retry`'s own
+                `max_retries` (0 sends each request once); None keeps `retry`'s.
+            retry: When and how long to wait before trying again (`RetryPolicy`); None
+                for the default policy.
+            deadline: Seconds for one API call from its first send, every retry included
+                (`APITimeoutError`); None for no deadline.
+            default_region: The region national phone numbers are read in (`"FR"`).
+            fail_fast: Raise the first failed call of a batch instead of returning its
+                pairs as failed results.
+            max_pages: The most tag pages `iter_tag_pages` asks for.
+            max_response_bytes: The largest answer accepted, raw or inflated
+                (`ResponseTooLargeError` beyond); message-status and multi-status
+                answers have lower bounds of their own.
         """
         view = object.__new__(type(self))
         view._core = self._core
@@ -536,29 +606,3 @@ def _is_iterable(value: object) -> bool:
     except TypeError:
         return False
     return True
-
-
-_SYNC_ARGS = {
-    "api_key": """The account's API key; falls back to `$SMSPARTNER_API_KEY`. None
-        at all raises `AuthenticationError` (code 1) here, before any request.""",
-    "http_client_factory": """Called once, with no arguments, on the background
-        loop, to make the `httpx.AsyncClient` every request goes through (a mock
-        transport, the sandbox, proxies, certificates). It stands in for
-        `SMSPartnerClient`'s `http_client`: an async client must be made on the
-        loop that uses it, and a sync caller has none. The client it returns
-        belongs to this sync client and is closed by `close()`. Size its pool to
-        at least `max_concurrency`. None builds the pool `transport` names.""",
-}
-_SYNC_RAISES = """
-    Raises:
-        AuthenticationError: No API key at all.
-        InvalidInputError: An option out of range (a `ValueError`), or a factory
-            that did not return an `httpx.AsyncClient`.
-        ImportError: `transport="aiohttp"` without the `aiohttp` extra.
-    """
-SMSPartnerSyncClient.__doc__ = document(
-    SMSPartnerSyncClient.__doc__, own=_SYNC_ARGS, after=_SYNC_RAISES
-)
-SMSPartnerSyncClient.with_options.__doc__ = document(
-    SMSPartnerSyncClient.with_options.__doc__, per_call=True
-)

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import aclosing
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import IO, Literal
 
 import attrs
@@ -30,11 +30,11 @@ from ..sandbox import Sandbox
 from ..testing import FastClock
 from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, WatchStore
 from ._input import InputSpec, checked_pairs
-from ._io import CHANGE_FIELDS, SUFFIX_FORMATS, change_row, open_output
+from ._io import CHANGE_FIELDS, change_row, format_of, open_output
 from ._options import input_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows
-from ._session import EXIT_CODES, Settings, open_client, run
+from ._session import BAD_INPUT, Settings, exit_codes, open_client, run
 from ._watch_view import WatchView
 
 __all__ = ["watch"]
@@ -55,7 +55,16 @@ class _Job:
     output_format: Literal["csv", "jsonl"]
 
 
-@click.command(epilog=EXIT_CODES)
+WATCH_EXIT_CODES = exit_codes(
+    "every pair settled (a final status, the API's lasting\nanswer, or the end of its window)",
+    "stopped (Ctrl-C, SIGTERM) before every pair settled: the\n"
+    "same command resumes with --state; or the API refused the\n"
+    "request (bad key, IP not allowed)",
+    BAD_INPUT + ", bad\nrows (then nothing is asked, unless --skip-bad-rows)",
+)
+
+
+@click.command(epilog=WATCH_EXIT_CODES)
 @input_options
 @click.option(
     "--state",
@@ -94,7 +103,7 @@ class _Job:
     type=click.Choice(["csv", "jsonl"]),
     help="Default: from the file name (.csv, .jsonl), else CSV.",
 )
-@with_settings
+@with_settings()
 def watch(
     settings: Settings,
     input_file: IO[str],
@@ -123,7 +132,7 @@ def watch(
 
     With --state, Ctrl-C stops cleanly and the same command resumes where it
     stopped: pairs already settled are not asked about again, and rows are
-    appended to the output. Exit code 0 once every pair has settled.
+    appended to the output.
     """
     if speed is not None and not settings.sandbox:
         raise click.UsageError("--speed needs --sandbox (it compresses the emulator's clock)")
@@ -139,7 +148,7 @@ def watch(
         output,
         # Never the table `check` draws on a terminal: it is drawn at the end, and a change is
         # marked reported once its row is written.
-        output_format or _format_of(output),
+        output_format or format_of(output),
     )
     spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
     bad_rows = BadRows(rejects)
@@ -160,10 +169,6 @@ def watch(
         click.get_current_context().exit(1)
 
 
-def _format_of(output: str) -> Literal["csv", "jsonl"]:
-    return "jsonl" if SUFFIX_FORMATS.get(PurePath(output).suffix.lower()) == "jsonl" else "csv"
-
-
 async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
     """Runs the watch to its end; stopped by Ctrl-C (asyncio.run cancels us) or SIGTERM."""
     loop = asyncio.get_running_loop()
@@ -175,11 +180,12 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
     fast = await _fast_clock(job, store)
     clock: Callable[[], float] = time.time if fast is None else fast
     sandbox = None if fast is None else Sandbox(api_key=None, clock=fast)
+    schedule = Schedule(window=job.window)
     async with open_client(job.settings, sandbox) as client:
         watcher = Watcher(
             client,
             store=store,
-            schedule=Schedule(window=job.window),
+            schedule=schedule,
             clock=clock,
             sleep=None if fast is None else fast.sleep,
             on_round=view.round,
@@ -188,7 +194,11 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
         started = clock()  # no change of this run was found before
         async with watcher:
             added = await watcher.add(pairs)
-            view.start(await _counts(store, added), clock, started)
+            # The new pairs were sent (added) at `started` or just after: nothing of theirs
+            # is asked before this.
+            first_check = schedule.first_check(started)
+            counts = await _counts(store, added)
+            view.start(counts, clock, started, new=added, first_check=first_check)
             # The next check, for the live view only: it costs a store query twice a second.
             follow = asyncio.create_task(view.follow(store)) if job.live else None
             try:

@@ -93,7 +93,31 @@ class Sandbox:
     """An emulator of the SMS Partner status endpoints, with knobs, faults and counters.
 
     `app` is the ASGI callable. `api_key=None` accepts any key except "bad-key".
+    The knobs below may be changed between requests (a test turning faults on).
     """
+
+    seed: int
+    """Picks the dataset: equal seeds give equal answers (`data`)."""
+    api_key: str | None
+    """The only key accepted; None accepts any key except "bad-key" (code 1)."""
+    latency: float
+    """Seconds each answer waits before it is sent."""
+    page_size: int
+    """Recipients per page of bulk-status-by-tag."""
+    shuffle_multi: bool
+    """Answer multi-status items in a shuffled order (the API does not promise its order)."""
+    ignore_page: bool
+    """Answer page 1 whatever page is asked (a paginator that must not loop for ever)."""
+    language: msg.Language
+    """The language of error messages: `"fr"` (the API's) or `"en"`."""
+    faults: Faults
+    """What goes wrong, and how often (no faults by default)."""
+    clock: Callable[[], float]
+    """Seconds, any origin; Waiting messages settle as it moves (`elapsed()`)."""
+    data: SandboxData
+    """The dataset answers come from: what each pair's status is, at any `elapsed()`."""
+    stats: Stats
+    """Requests, batch sizes, concurrency and faults injected so far."""
 
     def __init__(
         self,

@@ -79,7 +79,6 @@ _ADD_CHUNK = 10_000
 _TAKE = 1_024
 _MAX_RETRY_DELAY = 300.0
 _PRUNE_EVERY = 3_600.0
-_DEFAULT_RETENTION = 7 * 86_400.0
 # Real seconds a reader with nothing to take waits before it looks at the store again.
 _LOOK_AGAIN = 1.0
 
@@ -164,7 +163,7 @@ class Watcher:
         on_round: OnRound | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
-        retention: float | None = _DEFAULT_RETENTION,
+        retention: float | None = 7 * 86_400.0,
         page_size: int | None = None,
         max_backlog: int | None = None,
         lease: float = 600.0,
