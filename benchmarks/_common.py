@@ -31,7 +31,6 @@ PACKAGES = (
     "httpx2",
     "orjson",
     "lxml",
-    "cattrs",
     "attrs",
     "anyio",
     "sniffio",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from . import http_scenarios, loop_lag, memory, micro, previous
+from . import core, http_scenarios, loop_lag, memory, micro, previous
 from ._common import machine_facts
 from ._profile import DEFAULT, FULL, QUICK, Profile
 from ._report import Progress, Section, as_json, markdown, text_section
@@ -29,6 +29,7 @@ SCENARIOS: dict[str, Callable[[Profile], Section | list[Section]]] = {
     "users": http_scenarios.users,
     "previous": previous.run,
     "safety": previous.safety,
+    "core": core.run,
     "loop_lag": loop_lag.run,
     "micro": micro.run,
     "memory": memory.run,

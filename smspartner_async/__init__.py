@@ -2,9 +2,14 @@
 
 async with SMSPartnerClient(api_key) as client:
     results = await client.multi_status(pairs)   # any number of pairs
+
+Every public name is here: the clients, the models, the whole exception tree,
+and the types an extension or a hook is written against (`FlowBackend`,
+`Pair`, `Pairs`, `Progress`, `ClientStats`, `RequestEvent`). The watch lives
+in `smspartner_async.watch`, the Redis fleet in `smspartner_async.contrib.redis`.
 """
 
-from ._call import ClientStats, RequestEvent
+from ._batch import Progress
 from ._client import DEFAULT_BASE_URL, SMSPartnerClient
 from ._errors import (
     APIConnectionError,
@@ -20,8 +25,12 @@ from ._errors import (
     ResponseFormatError,
     ResponseTooLargeError,
     ServerError,
+    SharedLimitsUnavailableError,
     SMSPartnerError,
+    WatchStoreUnavailableError,
 )
+from ._events import ClientStats, RequestEvent
+from ._flow import FlowBackend
 from ._models import (
     BulkStatus,
     DeliveryStatus,
@@ -32,6 +41,7 @@ from ._models import (
 )
 from ._retry import RetryPolicy
 from ._sync import SMSPartnerSyncClient
+from ._validate import Pair, Pairs
 from ._version import __version__
 
 __all__ = [
@@ -44,12 +54,16 @@ __all__ = [
     "ClientStateError",
     "ClientStats",
     "DeliveryStatus",
+    "FlowBackend",
     "InvalidInputError",
     "InvalidRequestError",
     "MessageStatus",
     "MultiStatusResult",
     "NotFoundError",
+    "Pair",
+    "Pairs",
     "PermissionDeniedError",
+    "Progress",
     "RateLimitError",
     "RecipientStatus",
     "RequestEvent",
@@ -60,6 +74,8 @@ __all__ = [
     "SMSPartnerError",
     "SMSPartnerSyncClient",
     "ServerError",
+    "SharedLimitsUnavailableError",
     "TagPage",
+    "WatchStoreUnavailableError",
     "__version__",
 ]

@@ -21,16 +21,7 @@ from typing import TypeAlias
 
 from ._call import Caller
 from ._chunking import Chunk, chunks_of, first_position, request_items, stream_chunks
-from ._errors import (
-    FATAL_ERRORS,
-    APIConnectionError,
-    ClientStateError,
-    InvalidInputError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-    SMSPartnerError,
-)
+from ._errors import FATAL_ERRORS, ClientStateError, InvalidInputError, SMSPartnerError
 from ._matching import failed_result, match, with_index
 from ._models import MultiStatusResult
 from ._validate import Key, Pair, Pairs, validate_all
@@ -46,13 +37,6 @@ log = logging.getLogger("smspartner_async")
 
 # Errors a batch raises instead of turning them into failed items.
 _NO_FALLBACK: tuple[type[SMSPartnerError], ...] = (*FATAL_ERRORS, ClientStateError)
-# A call that ended in one of these never got the API's answer (an API error is an answer).
-_NO_ANSWER: tuple[type[SMSPartnerError], ...] = (
-    APIConnectionError,
-    ServerError,
-    RateLimitError,
-    ResponseFormatError,
-)
 # Pairs validated between two yields to the event loop.
 _VALIDATION_SLICE = 65_536
 
@@ -91,10 +75,10 @@ class _Batch:
                 self._failure = exc
                 raise
             exc.__traceback__ = None  # results outlive the call; do not pin its frames
-            if isinstance(exc, _NO_ANSWER):
-                self.unanswered.append(exc)
-            else:
+            if exc.answered:
                 self.answered += 1
+            else:
+                self.unanswered.append(exc)
             pairs = zip(chunk.keys, chunk.positions, strict=True)
             return chunk, [failed_result(key, first_position(pos), exc) for key, pos in pairs]
         self.answered += 1

@@ -29,13 +29,14 @@ import httpx
 import orjson
 
 from ._errors import (
-    APIConnectionError,
     APITimeoutError,
     RateLimitError,
-    ResponseFormatError,
     ResponseTooLargeError,
     SMSPartnerError,
+    misfit,
+    transport_error,
 )
+from ._events import ClientStats, RequestEvent
 from ._flow import FlowControl
 from ._options import ClientOptions
 from ._redact import SecretStr
@@ -44,7 +45,8 @@ from ._transports import Exposure, closed_client_error, may_use_httpcore, patche
 from ._wire.body import Answer, receive
 from ._wire.endpoints import Endpoint, read_record
 
-__all__ = ["Caller", "ClientStats", "RequestEvent", "transport_error"]
+# RequestEvent and ClientStats live in `_events`; importable from here as before.
+__all__ = ["Caller", "ClientStats", "RequestEvent", "Shared"]
 
 T = TypeVar("T")
 log = logging.getLogger("smspartner_async")
@@ -52,47 +54,6 @@ log = logging.getLogger("smspartner_async")
 # gzip and deflate only: the body reader inflates those within the size cap.
 _HEADERS = {"Accept-Encoding": "gzip, deflate", "Content-Type": "application/json"}
 _ACCEPT = {"json": "application/json", "xml": "application/xml"}
-
-
-@attrs.frozen
-class RequestEvent:
-    """One HTTP attempt, for metrics hooks. Holds no key and no phone number."""
-
-    endpoint: str
-    attempt: int
-    status_code: int | None
-    elapsed: float
-    pairs: int
-    error: SMSPartnerError | None = None
-    #: Seconds until the next attempt, when there will be one.
-    retry_in: float | None = None
-
-
-@attrs.define
-class ClientStats:
-    """Counters over a client's life; cheap enough to leave on."""
-
-    requests: int = 0
-    retries: int = 0
-    failures: int = 0
-    rate_limited: int = 0
-    by_endpoint: dict[str, int] = attrs.field(factory=dict)
-
-
-# httpx's exceptions -> ours, most specific first: the one table for transport failures.
-_TRANSPORT_ERRORS: tuple[tuple[type[Exception], Callable[..., SMSPartnerError]], ...] = (
-    (httpx.DecodingError, ResponseFormatError),  # a mock's body that does not inflate
-    (httpx.TimeoutException, APITimeoutError),
-    (httpx.RequestError, APIConnectionError),  # refused, reset, dropped mid-body, redirects
-)
-
-
-def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
-    """Our exception for an httpx one; its message names the class, never the URL."""
-    for source, target in _TRANSPORT_ERRORS:
-        if isinstance(exc, source):
-            return target(f"{endpoint}: {type(exc).__name__}: {exc}", endpoint=endpoint)
-    raise exc  # not a transport failure: a bug, let it show
 
 
 class _Prepared:
@@ -135,6 +96,7 @@ class Caller:
         self._flow = shared.flow
         self._key = shared.api_key
         self.options = options
+        self._retry = options.policy
         self._headers = {**_HEADERS, "Accept": _ACCEPT[options.response_format]}
         self._timeout: Any = (
             httpx.USE_CLIENT_DEFAULT if options.timeout is None else options.timeout
@@ -207,7 +169,7 @@ class Caller:
         trace: CallTrace,
     ) -> T:
         loop = asyncio.get_running_loop()
-        retry = self.options.retry
+        retry = self._retry
         stats = self._shared.stats
         for attempt in range(retry.max_retries + 1):
             started = loop.time()
@@ -436,7 +398,7 @@ def _parse(parse: Callable[[dict[str, Any]], T], record: dict[str, Any]) -> T:
     try:
         return parse(record)
     except (ValueError, TypeError) as exc:
-        raise ResponseFormatError(f"the answer does not fit the models: {exc}") from None
+        raise misfit(exc, "the models") from None
 
 
 def _read_and_parse(

@@ -11,32 +11,37 @@ from __future__ import annotations
 import asyncio
 import enum
 import hashlib
-import os
 from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
+from functools import partial
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Self, TypeVar
 
 import attrs
 import httpx
 
-from . import _batch
+from . import _batch, _structure
 from ._batch import Progress
-from ._call import Caller, ClientStats, RequestEvent, Shared
-from ._errors import (
-    AuthenticationError,
-    ClientStateError,
-    InvalidInputError,
-    ResponseFormatError,
-)
+from ._call import Caller, Shared
+from ._errors import ClientStateError, InvalidInputError
+from ._events import ClientStats, RequestEvent
 from ._flow import FlowBackend, FlowControl, LocalFlow
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
-from ._options import DEFAULT_BASE_URL, DEFAULT_MAX_RESPONSE_BYTES, ClientOptions
+from ._options import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    ENV_API_KEY,
+    ENV_BASE_URL,
+    UNSET,
+    ClientOptions,
+    api_key_from,
+    changes_from,
+    options_from,
+)
 from ._paging import iter_tag_pages
 from ._redact import REDACTED, SecretStr, install_log_filter
 from ._retry import RetryPolicy
-from ._structure import make_converter
-from ._transports import TRANSPORTS, TransportName, closed_client_error, make_http_client
+from ._transports import TransportName, closed_client_error, make_http_client
 from ._validate import DEFAULT_REGION, Pairs, normalize_message_id, normalize_phone
 from ._wire.endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG, ResponseFormat
 from .watch import (
@@ -52,11 +57,8 @@ from .watch import (
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_API_KEY", "ENV_BASE_URL", "SMSPartnerClient"]
 
-ENV_API_KEY = "SMSPARTNER_API_KEY"
-ENV_BASE_URL = "SMSPARTNER_BASE_URL"
 _DEFAULT_TIMEOUT = 30.0
 T = TypeVar("T")
-_UNSET: Any = object()
 
 
 class _State(enum.Enum):
@@ -82,41 +84,45 @@ class SMSPartnerClient:
     or `await client.aclose()`).
 
     Args:
-        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None
-            at all raises `AuthenticationError` (code 1) here, before any request.
-        base_url: The API's root; falls back to `$SMSPARTNER_BASE_URL`, then
-            `https://api.smspartner.fr/v1`. Point it at the sandbox to test.
+        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None at
+            all raises `AuthenticationError` (code 1) here, before any request.
         http_client: Your own `httpx.AsyncClient` (proxies, certificates, event
             hooks, a mock transport); used as is and never closed by the library.
             Size its pool to at least `max_concurrency`.
-        transport: The pool the client builds when `http_client` is not given:
-            `"httpx"` (httpx's own, which respx and pytest-httpx intercept) or
-            `"aiohttp"` (extra `aiohttp`; faster for bulk jobs and high concurrency).
+        base_url: The API's root; falls back to `$SMSPARTNER_BASE_URL`, then
+            `https://api.smspartner.fr/v1`. Point it at the sandbox to test.
+        transport: The pool the client builds when it is not given one: `"httpx"`
+            (httpx's own, which respx and pytest-httpx intercept) or `"aiohttp"`
+            (extra `aiohttp`; faster for bulk jobs and high concurrency).
         timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
-            client's own pool defaults to 30 s, an injected client keeps its own.
-        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either way.
-        max_concurrency: Requests in flight for the whole client (the pool is sized
-            to match).
+            client's own pool defaults to 30 s, a pool you give keeps its own.
+        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+            way.
+        max_concurrency: Requests in flight for the whole client, every thread of a
+            sync client included (the pool is sized to match).
         batch_size: Pairs per multi-status call, at most 500 (the API's limit).
-        max_retries: Shortcut for `RetryPolicy(max_retries=...)`, overriding `retry`'s.
-        retry: When and how long to wait before trying again (`RetryPolicy`).
-        deadline: Seconds for one API call from its first send, every retry
-            included (`APITimeoutError`); None for no deadline.
-        max_requests_per_second: A rate limit for the whole client (for every process
-            sharing `shared_limits`); None for none.
-        shared_limits: Share the rate limit and the 429 pause with every process using
-            the same key: a `redis://` URL (extra `redis`), or a `FlowBackend` you
-            built (it has its own rate: `max_requests_per_second` beside it is
+        max_retries: Attempts after the first one, overriding `retry`'s own
+            `max_retries` (0 sends each request once); None keeps `retry`'s.
+        retry: When and how long to wait before trying again (`RetryPolicy`); None
+            for the default policy.
+        deadline: Seconds for one API call from its first send, every retry included
+            (`APITimeoutError`); None for no deadline.
+        max_requests_per_second: A rate limit for the whole client (for every
+            process sharing `shared_limits`); None for none.
+        shared_limits: Share the rate limit and the 429 pause with every process
+            using the same key: a `redis://` URL (extra `redis`), or a `FlowBackend`
+            you built (it has its own rate: `max_requests_per_second` beside it is
             refused). None keeps them in this process.
         default_region: The region national phone numbers are read in (`"FR"`).
-        fail_fast: Raise the first failed call of a batch instead of returning
-            its pairs as failed results.
+        fail_fast: Raise the first failed call of a batch instead of returning its
+            pairs as failed results.
         max_pages: The most tag pages `iter_tag_pages` asks for.
         max_response_bytes: The largest answer accepted, raw or inflated
             (`ResponseTooLargeError` beyond); message-status and multi-status
             answers have lower bounds of their own.
         on_request: Called with a `RequestEvent` after each HTTP attempt (metrics).
-            It runs on the event loop; one that raises is logged and ignored.
+            It runs on the client's event loop (a sync client's background thread);
+            one that raises is logged and ignored.
 
     Raises:
         AuthenticationError: No API key at all.
@@ -132,8 +138,8 @@ class SMSPartnerClient:
         self,
         api_key: str | None = None,
         *,
-        base_url: str | None = None,
         http_client: httpx.AsyncClient | None = None,
+        base_url: str | None = None,
         transport: TransportName = "httpx",
         timeout: float | httpx.Timeout | None = None,
         response_format: ResponseFormat = "json",
@@ -150,87 +156,74 @@ class SMSPartnerClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_request: Callable[[RequestEvent], None] | None = None,
     ) -> None:
-        key = api_key if api_key is not None else os.environ.get(ENV_API_KEY)
-        if key is not None and not isinstance(key, str):
-            raise InvalidInputError("api_key must be a string", value=type(key).__name__)
-        if not key or not key.strip():
-            raise AuthenticationError(
-                1, f"no API key: pass api_key= or set the {ENV_API_KEY} environment variable"
-            )
-        if base_url is None:
-            base_url = os.environ.get(ENV_BASE_URL) or DEFAULT_BASE_URL
-        options = ClientOptions(
-            base_url=base_url,
-            timeout=timeout,
-            response_format=response_format,
-            batch_size=batch_size,
-            retry=_with_max_retries(retry or RetryPolicy(), max_retries),
-            deadline=deadline,
-            default_region=default_region,
-            fail_fast=fail_fast,
-            max_pages=max_pages,
-            max_response_bytes=max_response_bytes,
-        )
-        if not isinstance(max_concurrency, int) or isinstance(max_concurrency, bool):
-            raise InvalidInputError("max_concurrency must be a whole number", value=max_concurrency)
-        if max_concurrency < 1:
-            raise InvalidInputError("max_concurrency must be at least 1", value=max_concurrency)
-        if transport not in TRANSPORTS:
-            raise InvalidInputError(f"transport must be one of {TRANSPORTS}", value=transport)
-        backend = _flow_backend(
-            shared_limits, key.strip(), options.base_url, max_requests_per_second
-        )
-        flow = FlowControl(max_concurrency, backend)
+        # Every option is validated by its declaration (`_options`); the test of
+        # signatures keeps this list equal to it.
+        self._setup(api_key_from(api_key), options_from(locals()), http_client)
+
+    def _setup(
+        self, key: str, options: ClientOptions, http_client: httpx.AsyncClient | None
+    ) -> None:
+        """Build the client from validated options (the sync client calls this on its loop)."""
+        backend = _flow_backend(options, key)
+        flow = FlowControl(options.max_concurrency, backend)
         install_log_filter()
         owns_http = http_client is None
         if http_client is None:
             http_client = make_http_client(
-                transport,
-                max_concurrency=max_concurrency,
-                timeout=_DEFAULT_TIMEOUT if timeout is None else timeout,
+                options.transport,
+                max_concurrency=options.max_concurrency,
+                timeout=_DEFAULT_TIMEOUT if options.timeout is None else options.timeout,
                 base_url=options.base_url,
             )
-        self._shared = Shared(http_client, flow, SecretStr(key.strip()), on_request=on_request)
-        self._caller = Caller(self._shared, options)
-        self._life = _Lifecycle(owns_http, owns_backend=not isinstance(shared_limits, FlowBackend))
+        shared = Shared(http_client, flow, SecretStr(key), on_request=options.on_request)
+        self._shared = shared
+        self._caller = Caller(shared, options)
+        owns_backend = not isinstance(options.shared_limits, FlowBackend)
+        self._life = _Lifecycle(owns_http, owns_backend=owns_backend)
 
     def with_options(
         self,
         *,
-        timeout: float | httpx.Timeout | None = _UNSET,
-        max_retries: int = _UNSET,
-        retry: RetryPolicy = _UNSET,
-        deadline: float | None = _UNSET,
-        fail_fast: bool = _UNSET,
-        batch_size: int = _UNSET,
-        response_format: ResponseFormat = _UNSET,
-        default_region: str = _UNSET,
-        max_pages: int = _UNSET,
-        max_response_bytes: int = _UNSET,
+        timeout: float | httpx.Timeout | None = UNSET,
+        response_format: ResponseFormat = UNSET,
+        batch_size: int = UNSET,
+        max_retries: int | None = UNSET,
+        retry: RetryPolicy | None = UNSET,
+        deadline: float | None = UNSET,
+        default_region: str = UNSET,
+        fail_fast: bool = UNSET,
+        max_pages: int = UNSET,
+        max_response_bytes: int = UNSET,
     ) -> Self:
-        """A view of this client with other per-call options.
+        """A view of this client with other per-call options; those not given keep their value.
 
         It shares the pool, the concurrency slots, the 429 pause, the rate limit,
         the stats and the open/closed state: it costs nothing to make, and
         closing either closes both.
 
             fast = client.with_options(timeout=5, max_retries=0)
+
+        Args:
+            timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+                client's own pool defaults to 30 s, a pool you give keeps its own.
+            response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+                way.
+            batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+            max_retries: Attempts after the first one, overriding `retry`'s own
+                `max_retries` (0 sends each request once); None keeps `retry`'s.
+            retry: When and how long to wait before trying again (`RetryPolicy`); None
+                for the default policy.
+            deadline: Seconds for one API call from its first send, every retry included
+                (`APITimeoutError`); None for no deadline.
+            default_region: The region national phone numbers are read in (`"FR"`).
+            fail_fast: Raise the first failed call of a batch instead of returning its
+                pairs as failed results.
+            max_pages: The most tag pages `iter_tag_pages` asks for.
+            max_response_bytes: The largest answer accepted, raw or inflated
+                (`ResponseTooLargeError` beyond); message-status and multi-status
+                answers have lower bounds of their own.
         """
-        given: dict[str, Any] = {
-            "timeout": timeout,
-            "retry": retry,
-            "deadline": deadline,
-            "fail_fast": fail_fast,
-            "batch_size": batch_size,
-            "response_format": response_format,
-            "default_region": default_region,
-            "max_pages": max_pages,
-            "max_response_bytes": max_response_bytes,
-        }
-        changes = {name: value for name, value in given.items() if value is not _UNSET}
-        options = attrs.evolve(self._caller.options, **changes)
-        if max_retries is not _UNSET:
-            options = attrs.evolve(options, retry=_with_max_retries(options.retry, max_retries))
+        options = attrs.evolve(self._caller.options, **changes_from(locals()))
         view = object.__new__(type(self))
         view._shared = self._shared
         view._caller = Caller(self._shared, options)
@@ -333,15 +326,13 @@ class SMSPartnerClient:
             NotFoundError: No such message for this number (code 4).
             SMSPartnerError: Any other failure, after retries (see the exception tree).
         """
-        phone = normalize_phone(phone_number, self._caller.options.default_region)
+        region = self._caller.options.default_region
+        phone = normalize_phone(phone_number, region)
         mid = normalize_message_id(message_id)
         self._check_usable()
-
-        def parse(record: dict[str, Any]) -> MessageStatus:
-            record["number"] = phone  # the API may echo it in national format
-            record.setdefault("messageId", mid)
-            return self._structure(record, MessageStatus)
-
+        parse = partial(
+            _structure.message_status, phone=phone, message_id=mid, default_region=region
+        )
         return await self._caller.call(
             MESSAGE_STATUS, parse, params={"phoneNumber": phone, "messageId": str(mid)}, pairs=1
         )
@@ -354,11 +345,8 @@ class SMSPartnerClient:
         """
         mid = normalize_message_id(message_id)
         self._check_usable()
-
-        def parse(record: dict[str, Any]) -> BulkStatus:
-            record.setdefault("message_id", mid)
-            return self._structure(record, BulkStatus)
-
+        region = self._caller.options.default_region
+        parse = partial(_structure.bulk_status, message_id=mid, default_region=region)
         return await self._caller.call(BULK_STATUS, parse, params={"messageId": str(mid)})
 
     # -- many messages ---------------------------------------------------------
@@ -471,11 +459,11 @@ class SMSPartnerClient:
             raise InvalidInputError("tag must be a non-empty string", value=tag)
         self._check_usable()
 
+        parse = partial(_structure.tag_page, default_region=self._caller.options.default_region)
+
         async def fetch(page: int) -> TagPage:
             return await self._caller.call(
-                STATUS_BY_TAG,
-                lambda record: self._structure(record, TagPage),
-                params={"tag": tag, "page": str(page)},
+                STATUS_BY_TAG, parse, params={"tag": tag, "page": str(page)}
             )
 
         pages = iter_tag_pages(
@@ -500,13 +488,6 @@ class SMSPartnerClient:
 
     # -- helpers -----------------------------------------------------------------
 
-    def _structure(self, record: dict[str, Any], cls: type[T]) -> T:
-        converter = make_converter(self._caller.options.default_region)
-        try:
-            return converter.structure(record, cls)
-        except (ValueError, TypeError) as exc:
-            raise ResponseFormatError(f"the answer does not fit {cls.__name__}: {exc}") from None
-
     def _fail_fast(self, fail_fast: bool | None) -> bool:
         return self._caller.options.fail_fast if fail_fast is None else fail_fast
 
@@ -516,30 +497,14 @@ class SMSPartnerClient:
         return 2 * self._shared.flow.max_concurrency
 
 
-def _flow_backend(
-    shared: str | FlowBackend | None, key: str, base_url: str, rate: float | None
-) -> FlowBackend:
+def _flow_backend(options: ClientOptions, key: str) -> FlowBackend:
+    """The backend `shared_limits` names (validated with the options): the caller's, this
+    process's, or Redis's."""
+    shared, rate = options.shared_limits, options.max_requests_per_second
     if isinstance(shared, FlowBackend):
-        if rate is not None:
-            raise InvalidInputError(
-                "max_requests_per_second goes to the FlowBackend given as shared_limits, "
-                "not beside it",
-                value=rate,
-            )
         return shared
-    if rate is not None and (
-        not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0
-    ):
-        raise InvalidInputError("max_requests_per_second must be a positive number", value=rate)
     if shared is None:
-        try:
-            return LocalFlow(rate)
-        except ValueError as exc:
-            raise InvalidInputError(str(exc), value=rate) from None
-    if not isinstance(shared, str) or not shared.startswith(("redis://", "rediss://", "unix://")):
-        raise InvalidInputError(
-            "shared_limits must be a redis:// URL or a FlowBackend", value=shared
-        )
+        return LocalFlow(rate)
     try:
         from .contrib.redis import RedisFlow
     except ImportError as exc:  # pragma: no cover - depends on the environment
@@ -547,15 +512,5 @@ def _flow_backend(
             "shared_limits needs redis: pip install 'smspartner-async[redis]'"
         ) from exc
     # Processes share limits per key and API, named by a digest: the key never reaches Redis.
-    scope = hashlib.sha256(f"{base_url}\0{key}".encode()).hexdigest()[:32]
+    scope = hashlib.sha256(f"{options.base_url}\0{key}".encode()).hexdigest()[:32]
     return RedisFlow.from_url(shared, scope=scope, max_requests_per_second=rate)
-
-
-def _with_max_retries(policy: RetryPolicy, max_retries: int | None) -> RetryPolicy:
-    if max_retries is None:
-        return policy
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        raise InvalidInputError(
-            "max_retries must be a whole number of at least 0", value=max_retries
-        )
-    return attrs.evolve(policy, max_retries=max_retries)

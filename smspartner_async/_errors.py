@@ -1,8 +1,10 @@
-"""The exception tree, and the table from the API's error codes to it.
+"""The exception tree, and the one table from every failure to it.
 
     SMSPartnerError
     ├── InvalidInputError (also ValueError)   bad arguments, refused before sending
     ├── ClientStateError (also RuntimeError)  closed client, foreign event loop
+    │   ├── SharedLimitsUnavailableError      Redis holding the shared limits is down
+    │   └── WatchStoreUnavailableError        Redis holding a shared watch is down
     ├── APIConnectionError                    the request did not get an answer
     │   └── APITimeoutError
     ├── ResponseFormatError                   an answer that is not the API's
@@ -15,15 +17,30 @@
         ├── RateLimitError                    HTTP 429
         └── ServerError                       HTTP 408 / 5xx without an API body
 
-No message or attribute ever holds the API key: messages are built here from
-codes, excerpts and endpoint names, and excerpts are redacted.
+Every translation into this tree lives here, in the order a call meets them
+(the aiohttp transport first maps aiohttp's exceptions to httpx's, as httpx's
+own transport does for httpcore's): `transport_error` (httpx's exceptions),
+`rate_limited` (HTTP 429), `undecodable` (a body that does not decode),
+`envelope_error` (`success`, `code`, the HTTP status), `error_from_code` (the
+API's codes) and `misfit` (a record that does not fit the models). Whether
+the API answered is a property of each class, `answered`.
+
+The classes show under `smspartner_async` in tracebacks (`__module__`), where
+they are exported. No message or attribute ever holds the API key: messages
+are built here from codes, excerpts and endpoint names, and excerpts are
+redacted.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import httpx
 
 from ._redact import redact
+from ._retry import parse_retry_after
+from ._scalars import parse_bool, parse_int
 
 __all__ = [
     "APIConnectionError",
@@ -40,7 +57,14 @@ __all__ = [
     "ResponseTooLargeError",
     "SMSPartnerError",
     "ServerError",
+    "SharedLimitsUnavailableError",
+    "WatchStoreUnavailableError",
+    "envelope_error",
     "error_from_code",
+    "misfit",
+    "rate_limited",
+    "transport_error",
+    "undecodable",
 ]
 
 
@@ -49,6 +73,11 @@ class SMSPartnerError(Exception):
 
     retryable: bool = False
     """Whether sending the same request again may succeed (the client retries those)."""
+    answered: ClassVar[bool] = False
+    """Whether the API itself answered: an `APIError` from its envelope (code 2, say) is an
+    answer; no connection, a timeout, a 429, a 5xx page or a body that is not the API's
+    are not. A batch in which no call got an answer raises instead of returning failed
+    items, and a watch keeps asking about pairs whose call got none."""
 
 
 class InvalidInputError(SMSPartnerError, ValueError):
@@ -68,6 +97,25 @@ class InvalidInputError(SMSPartnerError, ValueError):
 
 class ClientStateError(SMSPartnerError, RuntimeError):
     """The client cannot send now: closed, or bound to another event loop."""
+
+
+class SharedLimitsUnavailableError(ClientStateError):
+    """Redis, which holds the shared rate limit and pause, did not answer: nothing was sent.
+
+    Raised from the call (not retried: the limit cannot be kept without Redis); the client
+    stays usable, and the next call succeeds once Redis answers again.
+    """
+
+
+class WatchStoreUnavailableError(ClientStateError):
+    """Redis, which holds the shared watch state, did not answer or refused a command.
+
+    A `ClientStateError`, like `SharedLimitsUnavailableError`, but its own class: the
+    watch state and the rate limit may live on different Redis servers, and a caller
+    stopping a watcher should not catch a rate-limit outage by mistake. Nothing is lost
+    that Redis keeps: what the failed call may have done there is undone by the leases,
+    and once Redis answers again a new `Watcher` on the namespace goes on where it was.
+    """
 
 
 class APIConnectionError(SMSPartnerError):
@@ -125,6 +173,7 @@ class ResponseTooLargeError(ResponseFormatError):
 class APIError(SMSPartnerError):
     """The API answered with `success: false`, or an HTTP error status."""
 
+    answered = True
     code: int | None
     """The API's error code (`code` in its answer), None for an HTTP-only error."""
     message: str
@@ -183,6 +232,7 @@ class RateLimitError(APIError):
     """HTTP 429: every request of the client pauses until `retry_after` has passed."""
 
     retryable = True
+    answered = False
     retry_after: float | None
     """The server's `Retry-After` in seconds, when it gave one."""
 
@@ -213,10 +263,24 @@ class ServerError(APIError):
     """
 
     retryable = True
+    answered = False
     retry_after: float | None = None
     """The server's `Retry-After` in seconds (a 503 may send one)."""
 
 
+# -- the table: every failure -> one exception ------------------------------------
+
+#: Errors that no other request of the same client can escape: a batch stops on them.
+FATAL_ERRORS: tuple[type[APIError], ...] = (AuthenticationError, PermissionDeniedError)
+
+# httpx's exceptions -> ours, most specific first.
+_TRANSPORT_ERRORS: tuple[tuple[type[Exception], Callable[..., SMSPartnerError]], ...] = (
+    (httpx.DecodingError, ResponseFormatError),  # a mock's body that does not inflate
+    (httpx.TimeoutException, APITimeoutError),
+    (httpx.RequestError, APIConnectionError),  # refused, reset, dropped mid-body, redirects
+)
+
+# The API's error codes (its error-code page) -> ours.
 _BY_CODE: dict[int, type[APIError]] = {
     1: AuthenticationError,
     10: AuthenticationError,
@@ -225,8 +289,76 @@ _BY_CODE: dict[int, type[APIError]] = {
     **dict.fromkeys((2, 3, 5, 6, 9, 50, 90), InvalidRequestError),
 }
 
-#: Errors that no other request of the same client can escape: a batch stops on them.
-FATAL_ERRORS: tuple[type[APIError], ...] = (AuthenticationError, PermissionDeniedError)
+
+def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
+    """Our exception for an httpx one; its message names the class, never the URL."""
+    for source, target in _TRANSPORT_ERRORS:
+        if isinstance(exc, source):
+            return target(f"{endpoint}: {type(exc).__name__}: {exc}", endpoint=endpoint)
+    raise exc  # not a transport failure: a bug, let it show
+
+
+def rate_limited(headers: Mapping[str, str], endpoint: str) -> RateLimitError:
+    """HTTP 429, whatever its body says, with the server's `Retry-After`."""
+    return RateLimitError(retry_after=parse_retry_after(headers), endpoint=endpoint)
+
+
+def undecodable(
+    exc: ResponseFormatError, status_code: int, headers: Mapping[str, str], endpoint: str
+) -> SMSPartnerError:
+    """A body that does not decode: a server error on 408/5xx (a proxy's HTML page), else
+    the format error itself, told its status and endpoint."""
+    if server_failed(status_code) and exc.retryable:
+        error = ServerError(
+            None, f"server error, body: {exc.excerpt!r}", status_code=status_code, endpoint=endpoint
+        )
+        error.retry_after = parse_retry_after(headers)  # a 503 may say when to come back
+        return error
+    exc.status_code, exc.endpoint = status_code, endpoint
+    return exc
+
+
+def envelope_error(
+    record: Mapping[str, Any],
+    status_code: int,
+    headers: Mapping[str, str],
+    endpoint: str,
+    body: bytes | str | None = None,
+) -> SMSPartnerError | None:
+    """The error a decoded answer stands for, or None when the API says success.
+
+    Whether the API's HTTP statuses mirror its error codes is undocumented, so
+    the body decides when it is the API's (`success`, `code`, `message`); the
+    HTTP status decides only when the body is not: 408 and 5xx are a server
+    error, anything else an answer we cannot read.
+    """
+    success = record.get("success")
+    try:
+        ok = parse_bool(success) if success is not None else None
+        code = parse_int(record["code"]) if record.get("code") not in (None, "") else None
+    except ValueError:
+        return ResponseFormatError(
+            "the API's success flag or code is malformed",
+            body=body,
+            status_code=status_code,
+            endpoint=endpoint,
+        )
+    error: SMSPartnerError
+    if ok is True:
+        return None
+    if ok is False:
+        message = record.get("message")
+        text = message if isinstance(message, str) else "no message"
+        error = error_from_code(code, text, status_code=status_code, endpoint=endpoint)
+    elif server_failed(status_code):
+        error = ServerError(None, "server error", status_code=status_code, endpoint=endpoint)
+    else:
+        return ResponseFormatError(
+            "the answer has no success flag", body=body, status_code=status_code, endpoint=endpoint
+        )
+    if isinstance(error, ServerError):
+        error.retry_after = parse_retry_after(headers)
+    return error
 
 
 def error_from_code(
@@ -241,6 +373,11 @@ def error_from_code(
     if cls is None:
         cls = ServerError if status_code is not None and server_failed(status_code) else APIError
     return cls(code, message, status_code=status_code, endpoint=endpoint)
+
+
+def misfit(exc: ValueError | TypeError, what: str) -> ResponseFormatError:
+    """A record that decoded but does not fit the models (retried like a garbled body)."""
+    return ResponseFormatError(f"the answer does not fit {what}: {exc}")
 
 
 def server_failed(status_code: int) -> bool:
@@ -258,3 +395,10 @@ def _excerpt(body: bytes | str | None) -> str:
         body = body[: _EXCERPT_CHARS * 4].decode("utf-8", "replace")
     text = " ".join(body[: _EXCERPT_CHARS * 2].split())
     return redact(text)[:_EXCERPT_CHARS]
+
+
+# Tracebacks and reprs name the public path, where the classes are exported.
+for _name in __all__:
+    _member = globals()[_name]
+    if isinstance(_member, type):
+        _member.__module__ = "smspartner_async"

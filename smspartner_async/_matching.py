@@ -1,4 +1,7 @@
-"""A multi-status answer -> one result per pair of its chunk, matched by (phone, message id).
+"""A multi-status answer's rows -> one result per pair of its chunk, matched by (phone, message id).
+
+Format-blind: the wire floor gives the answer's items as rows, JSON and XML
+alike (`_wire.rows`).
 
 Nothing promises that the API keeps the order of the request list or echoes
 numbers as they were sent, so each item is matched by its (E.164 phone, id)
@@ -22,7 +25,11 @@ from ._build import twin
 from ._chunking import Chunk, first_position
 from ._errors import InvalidInputError, ResponseFormatError, SMSPartnerError
 from ._models import DeliveryStatus, MultiStatusResult
+from ._scalars import BOOLS, INT_CACHE
 from ._structure import (
+    DATE_CACHE,
+    STATUS_CACHE,
+    TEXT_CACHE,
     parse_bool,
     parse_date,
     parse_int,
@@ -31,82 +38,65 @@ from ._structure import (
 )
 from ._validate import Key, normalize_message_id, normalize_phone
 from ._wire.endpoints import LIST_KEY
-from ._wire.xml import FlatRecords
+from ._wire.rows import Row
 
 __all__ = ["failed_result", "match", "new_result", "with_index"]
 
-# One answer item as a tuple in the XML layout's order (`MULTI_STATUS.xml.item_keys`):
-# success, code, phone, message id, status, date, stopSms, isSpam.
-RawItem = tuple[Any, Any, Any, Any, Any, Any, Any, Any]
-_WIDTH = 8
-
-
-def _aliases(name: str) -> tuple[str, ...]:
-    aliases: tuple[str, ...] = attrs.fields_dict(MultiStatusResult)[name].metadata["aliases"]
-    return aliases
-
-
-# The wire names of the fields read under two spellings; tests check the models agree.
-_PHONE_A, _PHONE_B = _aliases("phone_number")
-_ID_A, _ID_B = _aliases("message_id")
-_STATUS_A, _STATUS_B = _aliases("status")
-_STOP_A, _STOP_B = _aliases("stop_sms")
-
-
-def _from_dicts(items: list[Any]) -> Iterator[RawItem]:
-    # Consumed from the end: each dict is freed once read, so the garbage collector
-    # runs less often and never walks the answer's 500 dicts.
-    items.reverse()
-    pop = items.pop
-    while items:
-        item = pop()
-        if item.__class__ is not dict:
-            continue
-        g = item.get
-        phone = g(_PHONE_A)
-        if phone is None:
-            phone = g(_PHONE_B)
-        message_id = g(_ID_A)
-        if message_id is None:
-            message_id = g(_ID_B)
-        status = g(_STATUS_A)
-        if status is None:
-            status = g(_STATUS_B)
-        stop_sms = g(_STOP_A)
-        if stop_sms is None:
-            stop_sms = g(_STOP_B)
-        yield (g("success"), g("code"), phone, message_id, status, g("date"), stop_sms, g("isSpam"))
-
-
-def _from_flat(records: FlatRecords) -> Iterator[RawItem]:
-    texts = records.texts
-    padding = [None] * _WIDTH
-    for at, n in zip(records.starts, records.lengths, strict=True):
-        values = texts[at : at + n] if n >= _WIDTH else texts[at : at + n] + padding[n:]
-        yield tuple(values[:_WIDTH])  # type: ignore[misc]
-
-
-def _items(record: dict[str, Any]) -> Iterator[RawItem]:
-    items = record.get(LIST_KEY)
-    if isinstance(items, list):
-        return _from_dicts(items)
-    if isinstance(items, FlatRecords):
-        return _from_flat(items)
-    raise ResponseFormatError(f"the answer has no {LIST_KEY} list")
-
 
 def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatusResult]:
-    """One result per key of `chunk`, in chunk order, from the answer's items."""
+    """One result per key of `chunk`, in chunk order, from the answer's items.
+
+    One loop a reader can step through: find the pair an item answers, read its
+    values from the parsers' caches (the same few texts, codes and dates come
+    back item after item), build the result. A value the caches have not seen
+    yet, or one that is malformed, takes the full parse (`_result`), which fills
+    the caches or fails the item alone.
+    """
     keys, positions = chunk.keys, chunk.positions
     lookup = dict(zip(keys, range(len(keys)), strict=True))
     results: list[MultiStatusResult | None] = [None] * len(keys)
+    bools, ints, statuses, texts, dates = BOOLS, INT_CACHE, STATUS_CACHE, TEXT_CACHE, DATE_CACHE
     answered = 0
-    for success, code, phone, message_id, status, date, stop_sms, is_spam in _items(record):
-        slot = _slot_of(lookup, phone, message_id, region)
+    rows: Iterator[Row] = record[LIST_KEY]  # in `MULTI_STATUS_ITEM`'s order (`_wire.rows`)
+    for success, code, phone, message_id, status, date, stop_sms, is_spam in rows:
+        if (
+            message_id.__class__ is str
+            and len(message_id) < 20
+            and message_id.isdigit()
+            and message_id.isascii()
+        ):
+            message_id = int(message_id)  # XML, and some JSON, send ids as text
+        try:
+            slot = lookup.get((phone, message_id))
+        except TypeError:  # a list or an object where a phone or an id should be
+            continue
+        if slot is None:  # a number echoed in national format, an id with spaces
+            slot = _slot_of_echo(lookup, phone, message_id, region)
         if slot is None or results[slot] is not None:
             continue  # not something we asked for, or answered twice: the first answer stands
-        key, index = keys[slot], first_position(positions[slot])
+        key, position = keys[slot], positions[slot]
+        index = position if position.__class__ is int else first_position(position)
         answered += 1
+        try:
+            try:
+                when = dates[date]
+            except KeyError:  # dates vary more than the other values: parse this one alone
+                when = None if date is None else parse_date(date)
+            results[slot] = new_result(
+                key[0],
+                key[1],
+                bools[success],
+                code if code.__class__ is int else ints[code],
+                statuses[status],
+                texts[status],
+                when,
+                bools[stop_sms],
+                bools[is_spam],
+                index,
+            )
+            continue
+        except (KeyError, TypeError, ValueError):
+            pass  # not in the caches (yet), or not a value at all: the full parse says
         try:
             results[slot] = _result(key, index, success, code, status, date, stop_sms, is_spam)
         except (ValueError, TypeError) as exc:
@@ -121,21 +111,8 @@ def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatus
     ]
 
 
-def _slot_of(lookup: dict[Key, int], phone: Any, message_id: Any, region: str) -> int | None:
-    if (
-        message_id.__class__ is str
-        and message_id.isascii()
-        and message_id.isdigit()
-        and len(message_id) < 20
-    ):
-        message_id = int(message_id)  # XML, and some JSON, send ids as text
-    try:
-        slot = lookup.get((phone, message_id))
-    except TypeError:  # a list or an object where a phone or an id should be
-        return None
-    if slot is not None:
-        return slot
-    # The slow path: a phone echoed in national format, an id with spaces.
+def _slot_of_echo(lookup: dict[Key, int], phone: Any, message_id: Any, region: str) -> int | None:
+    """The slot of an item whose phone or id the API echoed in another form, if any."""
     try:
         return lookup.get((normalize_phone(phone, region), normalize_message_id(message_id)))
     except InvalidInputError:

@@ -1,6 +1,9 @@
-"""The cattrs converter: wire records (JSON or XML, any documented spelling) -> models.
+"""Records -> models: wire records (JSON or XML, any documented spelling) -> models.
 
-One converter, kept apart from the models. Value parsers absorb the variants
+The second floor of parsing (the first, `_wire`, turns bytes into records).
+One converter, kept apart from the models, and no cattrs: its hooks only
+called `structure_model`, and its own generated structuring knows neither the
+API's spellings nor its aliases (and costs 1.3x on multi-status). Value parsers absorb the variants
 the API documents (`stopSms` as `false` or `"0"`, dates as Paris local time or
 epoch seconds, ids as numbers or strings, `statut` or `status`). Each model
 field lists its wire names in its `aliases` metadata; `structure_model` reads
@@ -20,12 +23,12 @@ import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Union, get_args, get_origin
+from typing import Any, TypeVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo
 
 import attrs
-import cattrs
 
+from ._errors import misfit
 from ._models import (
     BulkStatus,
     DeliveryStatus,
@@ -34,19 +37,29 @@ from ._models import (
     RecipientStatus,
     TagPage,
 )
+from ._scalars import parse_bool, parse_int
 from ._validate import DEFAULT_REGION, normalize_phone
 
 __all__ = [
+    "DATE_CACHE",
     "PARIS",
+    "STATUS_CACHE",
+    "TEXT_CACHE",
     "Converter",
+    "bulk_status",
     "make_converter",
+    "message_status",
     "parse_bool",
     "parse_date",
     "parse_int",
     "parse_status",
     "parse_status_text",
     "parse_str",
+    "structure",
+    "tag_page",
 ]
+
+T = TypeVar("T")
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -61,78 +74,36 @@ _STATUS_BY_TEXT = {
     "ko": DeliveryStatus.FAILED,
 }
 _CACHE_LIMIT = 4096
-_status_cache: dict[str, DeliveryStatus] = {}
-_text_cache: dict[str, str] = {}
-_date_cache: dict[object, datetime | None] = {}
-_int_cache: dict[str, int] = {}
+#: What each raw value parsed to so far (the multi-status matcher reads them inline).
+STATUS_CACHE: dict[str, DeliveryStatus] = {}
+TEXT_CACHE: dict[str, str] = {}
+DATE_CACHE: dict[object, datetime | None] = {}
 
 
 def parse_status(value: object) -> DeliveryStatus:
     """Case-insensitive; any undocumented text is UNKNOWN, never an error."""
     try:
-        return _status_cache[value]  # type: ignore[index]
+        return STATUS_CACHE[value]  # type: ignore[index]
     except (KeyError, TypeError):
         pass
     if not isinstance(value, str):
         raise TypeError(f"status must be text, not {type(value).__name__}")
     status = _STATUS_BY_TEXT.get(" ".join(value.split()).lower(), DeliveryStatus.UNKNOWN)
-    if len(_status_cache) < _CACHE_LIMIT:
-        _status_cache[value] = status
+    if len(STATUS_CACHE) < _CACHE_LIMIT:
+        STATUS_CACHE[value] = status
     return status
 
 
 def parse_status_text(value: object) -> str:
     """The API's own status text, stripped and shared between results."""
     try:
-        return _text_cache[value]  # type: ignore[index]
+        return TEXT_CACHE[value]  # type: ignore[index]
     except (KeyError, TypeError):
         pass
     text = sys.intern(parse_str(value).strip())
-    if len(_text_cache) < _CACHE_LIMIT:
-        _text_cache[value] = text  # type: ignore[index]
+    if len(TEXT_CACHE) < _CACHE_LIMIT:
+        TEXT_CACHE[value] = text  # type: ignore[index]
     return text
-
-
-_BOOLS: dict[object, bool] = {
-    False: False,
-    True: True,  # also 0 and 1, which hash alike
-    "0": False,
-    "1": True,
-    "false": False,
-    "true": True,
-    "False": False,
-    "True": True,
-    "": False,
-}
-
-
-def parse_bool(value: object) -> bool:
-    try:
-        return _BOOLS[value]
-    except (KeyError, TypeError):
-        pass
-    if isinstance(value, str) and value.strip().lower() in _BOOLS:
-        return _BOOLS[value.strip().lower()]
-    raise ValueError(f"not a boolean: {repr(value)[:40]}")
-
-
-def parse_int(value: object) -> int:
-    if value.__class__ is int:
-        return value
-    try:
-        return _int_cache[value]  # type: ignore[index]
-    except (KeyError, TypeError):
-        pass
-    if isinstance(value, str):
-        text = value.strip()
-        if text.isascii() and text.isdigit() and len(text) <= 19:
-            number = int(text)
-            if len(_int_cache) < _CACHE_LIMIT:
-                _int_cache[value] = number  # XML's codes: "200" again and again
-            return number
-    elif isinstance(value, float) and value.is_integer():
-        return int(value)
-    raise ValueError(f"not an integer: {repr(value)[:40]}")
 
 
 def parse_str(value: object) -> str:
@@ -165,13 +136,13 @@ def parse_date(value: object) -> datetime | None:
     message still waiting).
     """
     try:
-        return _date_cache[value]
+        return DATE_CACHE[value]
     except (KeyError, TypeError):
         pass
     date = _parse_date(value)
-    if len(_date_cache) >= _CACHE_LIMIT:
-        _date_cache.clear()
-    _date_cache[value] = date
+    if len(DATE_CACHE) >= _CACHE_LIMIT:
+        DATE_CACHE.clear()
+    DATE_CACHE[value] = date
     return date
 
 
@@ -251,12 +222,27 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
-class Converter(cattrs.Converter):
-    """cattrs' converter, plus the phone parser for its default region."""
+class Converter:
+    """Wire records -> models for one default region (national numbers become E.164 with it).
 
-    __slots__ = ("phone_hook",)
+    One strategy for every model: each field with `aliases` metadata is read
+    from the first of its wire names present and parsed by its type's parser
+    (`_PARSERS`), a nested model or a list of them by this converter again.
+    Multi-status results, the hot path, are built by `_matching` with the same
+    parsers from rows (`_wire.rows`).
+    """
 
-    phone_hook: Parser
+    def __init__(self, default_region: str = DEFAULT_REGION) -> None:
+        self.default_region = default_region
+        self._readers: dict[type[Any], tuple[FieldReader, ...]] = {}
+
+    def structure(self, record: object, cls: type[T]) -> T:
+        """`cls` from a wire record; `ValueError` or `TypeError` when it does not fit."""
+        readers = self._readers.get(cls)
+        if readers is None:
+            readers = self._readers[cls] = self.readers(cls)
+        built: T = structure_model(record, cls, readers)
+        return built
 
     def readers(self, cls: type[Any]) -> tuple[FieldReader, ...]:
         """The wire fields of a model: the ones with `aliases` metadata."""
@@ -270,6 +256,18 @@ class Converter(cattrs.Converter):
                 )
         return tuple(readers)
 
+    def phone_hook(self, value: Any) -> str:
+        """E.164 when the echo reads as a number; else the API's text, kept."""
+        if value.__class__ is str and value[:1] == "+" and value[-1:].isdigit():
+            return value
+        text = parse_str(value).strip()
+        if text.startswith("+"):
+            return text
+        try:
+            return normalize_phone(text, self.default_region)
+        except ValueError:
+            return text  # keep what the API said; matching falls back on it
+
     def _parser(self, name: str, tp: Any) -> Parser:
         if name == "phone_number":
             return self.phone_hook
@@ -277,49 +275,58 @@ class Converter(cattrs.Converter):
             return parse_status_text
         if get_origin(tp) is list:
             (item_type,) = get_args(tp)
-            return functools.partial(
-                _structure_list, hook=self.get_structure_hook(item_type), tp=item_type
-            )
+            return functools.partial(_structure_list, structure=self.structure, cls=item_type)
         hook = _PARSERS.get(tp)
         if hook is not None:
             return hook
-        return functools.partial(self.structure, cl=tp)
+        if attrs.has(tp):
+            return functools.partial(self.structure, cls=tp)
+        raise TypeError(f"no parser for {tp!r} ({name})")
 
 
-def _structure_list(value: object, *, hook: Callable[[Any, Any], Any], tp: Any) -> list[Any]:
+def _structure_list(value: object, *, structure: Callable[..., Any], cls: Any) -> list[Any]:
     if not isinstance(value, list):
         raise TypeError(f"expected a list, not {type(value).__name__}")
-    return [hook(item, tp) for item in value]
+    # Consumed from the end (the list is the answer's, read once): each record is freed
+    # once structured, so a bulk-status answer's 100,000 dicts never all outlive the
+    # collector's young generations together (`benchmarks/loop_lag.py`).
+    value.reverse()
+    pop = value.pop
+    out = []
+    while value:
+        out.append(structure(pop(), cls))
+    return out
 
 
 @functools.cache
 def make_converter(default_region: str = DEFAULT_REGION) -> Converter:
-    """The converter for one default region (national numbers become E.164 with it)."""
-    conv = Converter(detailed_validation=False)
-
-    def phone_hook(value: Any) -> str:
-        if value.__class__ is str and value[:1] == "+" and value[-1:].isdigit():
-            return value
-        text = parse_str(value).strip()
-        if text.startswith("+"):
-            return text
-        try:
-            return normalize_phone(text, default_region)
-        except ValueError:
-            return text  # keep what the API said; matching falls back on it
-
-    conv.phone_hook = phone_hook
-    for tp, parse in _PARSERS.items():
-        conv.register_structure_hook(tp, _ignore_type(parse))
-
-    def model_hook(cls: type[Any]) -> Callable[[Any, Any], Any]:
-        readers = conv.readers(cls)
-        return lambda record, _: structure_model(record, cls, readers)
-
-    conv.register_structure_hook_factory(lambda t: t in _MODELS, model_hook)
-    return conv
+    """The converter for one default region, made once."""
+    return Converter(default_region)
 
 
-def _ignore_type(parse: Parser) -> Callable[[Any, Any], Any]:
-    """A cattrs hook (value, type) around a one-argument parser."""
-    return lambda value, _: parse(value)
+def structure(record: dict[str, Any], cls: type[T], default_region: str) -> T:
+    """`cls` from an answer's record, or `ResponseFormatError` naming the model."""
+    try:
+        return make_converter(default_region).structure(record, cls)
+    except (ValueError, TypeError) as exc:
+        raise misfit(exc, cls.__name__) from None
+
+
+def message_status(
+    record: dict[str, Any], *, phone: str, message_id: int, default_region: str
+) -> MessageStatus:
+    """A message-status answer; the number is ours (the API may echo it in national form)."""
+    record["number"] = phone
+    record.setdefault("messageId", message_id)
+    return structure(record, MessageStatus, default_region)
+
+
+def bulk_status(record: dict[str, Any], *, message_id: int, default_region: str) -> BulkStatus:
+    """A bulk-status answer, the message id ours when the API leaves it out."""
+    record.setdefault("message_id", message_id)
+    return structure(record, BulkStatus, default_region)
+
+
+def tag_page(record: dict[str, Any], *, default_region: str) -> TagPage:
+    """One page of bulk-status-by-tag."""
+    return structure(record, TagPage, default_region)

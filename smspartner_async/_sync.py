@@ -33,12 +33,19 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._batch import Progress
-from ._call import ClientStats, RequestEvent
 from ._client import SMSPartnerClient
 from ._errors import ClientStateError, InvalidInputError
+from ._events import ClientStats, RequestEvent
 from ._flow import FlowBackend
 from ._models import BulkStatus, MessageStatus, MultiStatusResult, RecipientStatus, TagPage
-from ._options import DEFAULT_MAX_RESPONSE_BYTES
+from ._options import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    UNSET,
+    ClientOptions,
+    api_key_from,
+    changes_from,
+    options_from,
+)
 from ._retry import RetryPolicy
 from ._transports import TransportName, closed_client_error
 from ._validate import DEFAULT_REGION, Pairs
@@ -48,7 +55,6 @@ from .watch import Clock, OnRound, Schedule, SentAt, Sleep, StatusChange, WatchS
 __all__ = ["SMSPartnerSyncClient"]
 
 T = TypeVar("T")
-_UNSET: Any = object()
 _DONE: Any = object()  # what `_next` returns once an async generator is exhausted
 _THREAD_NAME = "smspartner-sync"
 
@@ -160,44 +166,49 @@ class SMSPartnerSyncClient:
       its call on the loop.
 
     Args:
-        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None
-            at all raises `AuthenticationError` (code 1) here, before any request.
-        http_client_factory: Called once, with no arguments, on the background
-            loop, to make the `httpx.AsyncClient` every request goes through (a
-            mock transport, the sandbox, proxies, certificates). It stands in
-            for `SMSPartnerClient`'s `http_client`: an async client must be made
-            on the loop that uses it, and a sync caller has none. The client it
-            returns belongs to this sync client and is closed by `close()`. Size
-            its pool to at least `max_concurrency`. None builds the pool
-            `transport` names.
+        api_key: The account's API key; falls back to `$SMSPARTNER_API_KEY`. None at
+            all raises `AuthenticationError` (code 1) here, before any request.
+        http_client_factory: Called once, with no arguments, on the background loop,
+            to make the `httpx.AsyncClient` every request goes through (a mock
+            transport, the sandbox, proxies, certificates). It stands in for
+            `SMSPartnerClient`'s `http_client`: an async client must be made on the
+            loop that uses it, and a sync caller has none. The client it returns
+            belongs to this sync client and is closed by `close()`. Size its pool to
+            at least `max_concurrency`. None builds the pool `transport` names.
         base_url: The API's root; falls back to `$SMSPARTNER_BASE_URL`, then
-            `https://api.smspartner.fr/v1`.
-        transport: The pool built when `http_client_factory` is not given:
-            `"httpx"` or `"aiohttp"` (extra `aiohttp`).
+            `https://api.smspartner.fr/v1`. Point it at the sandbox to test.
+        transport: The pool the client builds when it is not given one: `"httpx"`
+            (httpx's own, which respx and pytest-httpx intercept) or `"aiohttp"`
+            (extra `aiohttp`; faster for bulk jobs and high concurrency).
         timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
-            client's own pool defaults to 30 s, a factory's client keeps its own.
-        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either way.
-        max_concurrency: Requests in flight for the whole client, every thread
-            included (the pool is sized to match).
+            client's own pool defaults to 30 s, a pool you give keeps its own.
+        response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+            way.
+        max_concurrency: Requests in flight for the whole client, every thread of a
+            sync client included (the pool is sized to match).
         batch_size: Pairs per multi-status call, at most 500 (the API's limit).
-        max_retries: Shortcut for `RetryPolicy(max_retries=...)`, overriding `retry`'s.
-        retry: When and how long to wait before trying again (`RetryPolicy`).
-        deadline: Seconds for one API call from its first send, every retry
-            included (`APITimeoutError`); None for no deadline.
+        max_retries: Attempts after the first one, overriding `retry`'s own
+            `max_retries` (0 sends each request once); None keeps `retry`'s.
+        retry: When and how long to wait before trying again (`RetryPolicy`); None
+            for the default policy.
+        deadline: Seconds for one API call from its first send, every retry included
+            (`APITimeoutError`); None for no deadline.
         max_requests_per_second: A rate limit for the whole client (for every
             process sharing `shared_limits`); None for none.
         shared_limits: Share the rate limit and the 429 pause with every process
-            using the same key: a `redis://` URL (extra `redis`), or a
-            `FlowBackend` you built (it is used on the background loop). None
-            keeps them in this process.
+            using the same key: a `redis://` URL (extra `redis`), or a `FlowBackend`
+            you built (it has its own rate: `max_requests_per_second` beside it is
+            refused). None keeps them in this process.
         default_region: The region national phone numbers are read in (`"FR"`).
-        fail_fast: Raise the first failed call of a batch instead of returning
-            its pairs as failed results.
+        fail_fast: Raise the first failed call of a batch instead of returning its
+            pairs as failed results.
         max_pages: The most tag pages `iter_tag_pages` asks for.
         max_response_bytes: The largest answer accepted, raw or inflated
-            (`ResponseTooLargeError` beyond).
-        on_request: Called with a `RequestEvent` after each HTTP attempt (metrics),
-            on the background thread; one that raises is logged and ignored.
+            (`ResponseTooLargeError` beyond); message-status and multi-status
+            answers have lower bounds of their own.
+        on_request: Called with a `RequestEvent` after each HTTP attempt (metrics).
+            It runs on the client's event loop (a sync client's background thread);
+            one that raises is logged and ignored.
 
     Raises:
         AuthenticationError: No API key at all.
@@ -231,30 +242,15 @@ class SMSPartnerSyncClient:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         on_request: Callable[[RequestEvent], None] | None = None,
     ) -> None:
-        options: dict[str, Any] = {
-            "base_url": base_url,
-            "transport": transport,
-            "timeout": timeout,
-            "response_format": response_format,
-            "max_concurrency": max_concurrency,
-            "batch_size": batch_size,
-            "max_retries": max_retries,
-            "retry": retry,
-            "deadline": deadline,
-            "max_requests_per_second": max_requests_per_second,
-            "shared_limits": shared_limits,
-            "default_region": default_region,
-            "fail_fast": fail_fast,
-            "max_pages": max_pages,
-            "max_response_bytes": max_response_bytes,
-            "on_request": on_request,
-        }
+        # Validated here, in the calling thread, before a thread is started; the
+        # test of signatures keeps this list equal to the declaration (`_options`).
+        key, options = api_key_from(api_key), options_from(locals())
         portal_cm = start_blocking_portal(name=_THREAD_NAME)
         portal = portal_cm.__enter__()
         try:
             # Made on the loop, so that it binds to it (and so that an aiohttp pool,
             # which wants a running loop, can be built).
-            client, owned_http = portal.call(_open, api_key, http_client_factory, options)
+            client, owned_http = portal.call(_open, key, options, http_client_factory)
             thread = portal.call(threading.current_thread)
         except BaseException:
             portal_cm.__exit__(None, None, None)  # stop the loop and join its thread
@@ -265,57 +261,48 @@ class SMSPartnerSyncClient:
     def with_options(
         self,
         *,
-        timeout: float | httpx.Timeout | None = _UNSET,
-        max_retries: int = _UNSET,
-        retry: RetryPolicy = _UNSET,
-        deadline: float | None = _UNSET,
-        fail_fast: bool = _UNSET,
-        batch_size: int = _UNSET,
-        response_format: ResponseFormat = _UNSET,
-        default_region: str = _UNSET,
-        max_pages: int = _UNSET,
-        max_response_bytes: int = _UNSET,
+        timeout: float | httpx.Timeout | None = UNSET,
+        response_format: ResponseFormat = UNSET,
+        batch_size: int = UNSET,
+        max_retries: int | None = UNSET,
+        retry: RetryPolicy | None = UNSET,
+        deadline: float | None = UNSET,
+        default_region: str = UNSET,
+        fail_fast: bool = UNSET,
+        max_pages: int = UNSET,
+        max_response_bytes: int = UNSET,
     ) -> Self:
-        """A view of this client with other per-call options.
+        """A view of this client with other per-call options; those not given keep their value.
 
         It shares the background thread, the pool, the concurrency slots, the 429
         pause, the rate limit, the stats and the open/closed state: it costs
         nothing to make, starts no thread, and closing either closes both.
-        Options not given keep this client's values.
 
             fast = client.with_options(timeout=5, max_retries=0)
 
         Args:
-            timeout: Seconds (or an `httpx.Timeout`) per network operation.
-            max_retries: Retries after the first attempt (0 for none).
-            retry: A whole `RetryPolicy`.
-            deadline: Seconds for one API call, retries included; None for none.
-            fail_fast: Raise the first failed call of a batch.
-            batch_size: Pairs per multi-status call (at most 500).
-            response_format: `"json"` or `"xml"`.
-            default_region: The region national phone numbers are read in.
-            max_pages: The most tag pages asked for.
-            max_response_bytes: The largest answer accepted.
-
-        Raises:
-            InvalidInputError: An option out of range.
+            timeout: Seconds (or an `httpx.Timeout`) for each network operation; the
+                client's own pool defaults to 30 s, a pool you give keeps its own.
+            response_format: `"json"` or `"xml"` (`_format=xml`); the same models either
+                way.
+            batch_size: Pairs per multi-status call, at most 500 (the API's limit).
+            max_retries: Attempts after the first one, overriding `retry`'s own
+                `max_retries` (0 sends each request once); None keeps `retry`'s.
+            retry: When and how long to wait before trying again (`RetryPolicy`); None
+                for the default policy.
+            deadline: Seconds for one API call from its first send, every retry included
+                (`APITimeoutError`); None for no deadline.
+            default_region: The region national phone numbers are read in (`"FR"`).
+            fail_fast: Raise the first failed call of a batch instead of returning its
+                pairs as failed results.
+            max_pages: The most tag pages `iter_tag_pages` asks for.
+            max_response_bytes: The largest answer accepted, raw or inflated
+                (`ResponseTooLargeError` beyond); message-status and multi-status
+                answers have lower bounds of their own.
         """
-        given: dict[str, Any] = {
-            "timeout": timeout,
-            "max_retries": max_retries,
-            "retry": retry,
-            "deadline": deadline,
-            "fail_fast": fail_fast,
-            "batch_size": batch_size,
-            "response_format": response_format,
-            "default_region": default_region,
-            "max_pages": max_pages,
-            "max_response_bytes": max_response_bytes,
-        }
-        changes = {name: value for name, value in given.items() if value is not _UNSET}
         view = object.__new__(type(self))
         view._core = self._core
-        view._client = self._client.with_options(**changes)
+        view._client = self._client.with_options(**changes_from(locals()))
         return view
 
     def __repr__(self) -> str:
@@ -613,9 +600,7 @@ class SMSPartnerSyncClient:
 
 
 async def _open(
-    api_key: str | None,
-    factory: Callable[[], httpx.AsyncClient] | None,
-    options: dict[str, Any],
+    key: str, options: ClientOptions, factory: Callable[[], httpx.AsyncClient] | None
 ) -> tuple[SMSPartnerClient, httpx.AsyncClient | None]:
     """Make the async client on the portal's loop, bound to it; close the factory's on failure."""
     http = factory() if factory is not None else None
@@ -624,7 +609,8 @@ async def _open(
             raise InvalidInputError(
                 "http_client_factory must return an httpx.AsyncClient", value=type(http).__name__
             )
-        client = SMSPartnerClient(api_key, http_client=http, **options)
+        client = object.__new__(SMSPartnerClient)
+        client._setup(key, options, http)
         await client.__aenter__()  # binds it to this loop now
     except BaseException:
         if isinstance(http, httpx.AsyncClient):

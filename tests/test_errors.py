@@ -128,3 +128,49 @@ def test_server_error_keeps_retry_after_and_notes_through_pickling():
     assert back.retry_after == 7.0
     assert (back.status_code, back.endpoint, str(back)) == (503, "bulk-status", str(exc))
     assert back.__notes__ == exc.__notes__
+
+
+ANSWERS = [
+    # (HTTP status, body, the error, whether the API answered)
+    (200, {"success": False, "code": 2, "message": "x"}, sms.InvalidRequestError, True),
+    (400, {"success": False, "code": 7, "message": "x"}, sms.APIError, True),
+    (503, {"success": False, "code": 7, "message": "x"}, sms.ServerError, False),
+    (429, {"success": False, "code": 2, "message": "x"}, sms.RateLimitError, False),
+    (502, "<html>bad gateway</html>", sms.ServerError, False),
+    (200, "<html>portal</html>", sms.ResponseFormatError, False),
+    (200, {"code": 200}, sms.ResponseFormatError, False),
+]
+
+
+@pytest.mark.parametrize(("status", "body", "cls", "answered"), ANSWERS)
+async def test_whether_the_api_answered_is_a_property_of_the_error(
+    router, make_client, status, body, cls, answered
+):
+    kwargs = {"json": body} if isinstance(body, dict) else {"text": body}
+    router.get("/message-status").respond(status, **kwargs)
+    with pytest.raises(cls) as caught:
+        await make_client(max_retries=0).message_status("+33612345678", 1)
+    assert type(caught.value) is cls
+    assert caught.value.answered is answered
+
+
+async def test_a_connection_that_fails_is_not_an_answer(router, make_client):
+    router.get("/message-status").mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(sms.APIConnectionError) as caught:
+        await make_client(max_retries=0).message_status("+33612345678", 1)
+    assert caught.value.answered is False
+
+
+def test_only_the_api_s_own_errors_are_answers():
+    answers = {
+        cls
+        for cls in vars(sms).values()
+        if isinstance(cls, type) and getattr(cls, "answered", False)
+    }
+    assert answers == {
+        sms.APIError,
+        sms.AuthenticationError,
+        sms.PermissionDeniedError,
+        sms.NotFoundError,
+        sms.InvalidRequestError,
+    }

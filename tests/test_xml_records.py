@@ -62,3 +62,77 @@ async def test_xml_and_json_answers_give_the_same_results(router, make_client, c
         results[fmt] = await make_client(response_format=fmt).multi_status(pairs)
     assert results["xml"] == results["json"]
     assert [r.ok for r in results["xml"]] == [r[0] == "true" for r in records]
+
+
+def test_the_row_layout_is_the_models_wire_names_in_matching_order() -> None:
+    # `_matching.match` unpacks a row as: success, code, phone, message id, status, date,
+    # stopSms, isSpam; the declaration's names for each are the model field's wire names.
+    import attrs
+
+    from smspartner_async._models import MultiStatusResult
+    from smspartner_async._wire.rows import MULTI_STATUS_ITEM
+
+    fields = ["ok", "code", "phone_number", "message_id", "status", "date", "stop_sms", "is_spam"]
+    wire = attrs.fields_dict(MultiStatusResult)
+    assert len(MULTI_STATUS_ITEM) == len(fields)
+    for names, field in zip(MULTI_STATUS_ITEM, fields, strict=True):
+        assert set(names) == set(wire[field].metadata["aliases"]), field
+    assert tuple(names[0] for names in MULTI_STATUS_ITEM) == MULTI_STATUS.xml.item_keys
+
+
+def test_the_json_item_struct_has_one_field_per_declared_name_in_order() -> None:
+    import msgspec
+
+    from smspartner_async._wire.rows import MULTI_STATUS_ITEM, _Item
+
+    names = tuple(name for names in MULTI_STATUS_ITEM for name in names)
+    assert _Item.__struct_fields__ == names
+    assert msgspec.structs.fields(_Item)[0].default is None
+
+
+JSON_BODIES = {
+    "plain": json_answer([OK, FAILED]),
+    "other spellings": orjson.dumps(
+        {
+            "success": True,
+            "code": 200,
+            LIST_KEY: [
+                {
+                    "success": True,
+                    "code": "200",
+                    "number": "+33600000001",
+                    "message_id": "1",
+                    "statut": "Delivered",
+                    "stopSMS": True,
+                    "date": 1517934416,
+                },
+                {"success": True, "code": 200, "phoneNumber": "+33600000002", "messageId": 2},
+            ],
+        }
+    ),
+    "an item that is not an object": orjson.dumps(
+        {"success": True, "code": 200, LIST_KEY: [1, {"phoneNumber": "+33600000001"}, "x"]}
+    ),
+    "no list": orjson.dumps({"success": True, "code": 200}),
+    "an error": orjson.dumps({"success": False, "code": 9, "message": "bad"}),
+    "not an object": b"[1]",
+    "not JSON": b"<html>",
+}
+
+
+@pytest.mark.parametrize("case", list(JSON_BODIES))
+def test_the_msgspec_path_reads_what_the_general_path_reads(case: str) -> None:
+    from smspartner_async._wire.json import decode_json
+    from smspartner_async._wire.rows import decode_multi_status, rows_of
+
+    body = JSON_BODIES[case]
+    fast = decode_multi_status(body, LIST_KEY)
+    if fast is None:  # the general path takes it, whatever it is
+        assert case in ("an item that is not an object", "not an object", "not JSON")
+        return
+    general = decode_json(body)
+    for key in ("success", "code", "message"):
+        assert fast[key] == general.get(key), key
+    assert (LIST_KEY in fast) is (LIST_KEY in general)
+    if LIST_KEY in general:
+        assert list(rows_of(fast[LIST_KEY], LIST_KEY)) == list(rows_of(general[LIST_KEY], LIST_KEY))

@@ -9,11 +9,18 @@ from typing import assert_type
 
 from smspartner_async import (
     BulkStatus,
+    ClientStats,
     DeliveryStatus,
+    FlowBackend,
     MessageStatus,
     MultiStatusResult,
+    Pair,
+    Pairs,
+    Progress,
     RecipientStatus,
+    RequestEvent,
     RetryPolicy,
+    SharedLimitsUnavailableError,
     SMSPartnerClient,
     SMSPartnerError,
     SMSPartnerSyncClient,
@@ -52,6 +59,23 @@ async def usage() -> None:
         async with Watcher(test_client, on_batch=lambda batch: None) as watcher:
             assert_type(await watcher.add([("0612345678", 2)]), int)
             assert_type(await watcher.hint(2, "0612345678"), int)
+
+
+async def extension_types(backend: FlowBackend, outage: SharedLimitsUnavailableError) -> None:
+    """The types an extension or a hook is written against, from the public package."""
+    pairs: Pairs = [("+33612345678", 1), {"phone_number": "+33612345678", "message_id": 2}]
+    pair: Pair = ("+33612345678", 3)
+    events: list[RequestEvent] = []
+
+    def progress(done: int, total: int | None) -> None: ...
+
+    checked: Progress = progress
+    async with SMSPartnerClient("key", shared_limits=backend, on_request=events.append) as c:
+        await c.multi_status(pairs, progress=checked)
+        await c.multi_status([pair])
+        assert_type(c.stats, ClientStats)
+        assert_type(c.with_options(max_retries=None, retry=None), SMSPartnerClient)
+    assert_type(outage.answered, bool)
 
 
 def sync_usage() -> None:

@@ -72,9 +72,28 @@ async def receive(response: httpx.Response, limit: int, secret: SecretStr) -> An
             raise _too_large(limit)
     else:
         body, codings = await _read_raw(response, limit), _codings(response.headers)
+        if codings:
+            body, codings = _inflate_light(body, codings, min(limit, OFFLOAD_BYTES))
     if not codings:
         body = scrub(body, secret)
     return Answer(response.status_code, response.headers, body, codings)
+
+
+def _inflate_light(
+    body: bytes, codings: tuple[str, ...], cap: int
+) -> tuple[bytes, tuple[str, ...]]:
+    """The body inflated now when it inflates to at most `cap` bytes (a call's answer, which
+    then needs no worker thread); else, or when it does not inflate, left for `content`,
+    which inflates it within the client's limit and raises what is wrong with it."""
+    if not all(coding in _INFLATABLE for coding in codings) or not body:
+        return body, codings
+    inflated = body
+    for _ in codings:
+        try:
+            inflated = _inflate(inflated, cap)
+        except ResponseFormatError:  # too large for now, or broken: `content` will say
+            return body, codings
+    return inflated, ()
 
 
 async def _read_raw(response: httpx.Response, limit: int) -> bytes:

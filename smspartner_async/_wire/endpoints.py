@@ -1,9 +1,7 @@
 """The four status endpoints, and how one HTTP answer becomes a record or an error.
 
-Whether the API's HTTP statuses mirror its error codes is undocumented, so the
-body decides when it is the API's (`success`, `code`, `message`); the HTTP
-status decides only when the body is not: 429 is a rate limit, 408 and 5xx a
-server error, anything else an answer we cannot read.
+Which error an answer stands for is decided in `_errors`, the one table; here
+the body is read and decoded, in the endpoint's format.
 """
 
 from __future__ import annotations
@@ -12,18 +10,11 @@ from typing import Any, Literal
 
 import attrs
 
-from .._errors import (
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-    error_from_code,
-    server_failed,
-)
+from .._errors import ResponseFormatError, envelope_error, rate_limited, undecodable
 from .._redact import SecretStr
-from .._retry import parse_retry_after
-from .._structure import parse_bool, parse_int
 from .body import Answer
 from .json import decode_json
+from .rows import MULTI_STATUS_ITEM, decode_multi_status, rows_of
 from .xml import XmlLayout, decode_xml
 
 __all__ = [
@@ -50,6 +41,8 @@ class Endpoint:
     xml: XmlLayout
     #: The most an honest answer can weigh; None: only the client's `max_response_bytes`.
     max_bytes: int | None = None
+    #: The list comes as rows (`rows.rows_of`), whichever the format.
+    rows: bool = False
 
 
 MESSAGE_STATUS = Endpoint(
@@ -77,10 +70,11 @@ MULTI_STATUS = Endpoint(
     XmlLayout(
         ("success", "code", LIST_KEY),
         LIST_KEY,
-        ("success", "code", "phoneNumber", "messageId", "status", "date", "stopSms", "isSpam"),
+        tuple(names[0] for names in MULTI_STATUS_ITEM),
         flat=True,
     ),
     max_bytes=4096 * _KIB,  # 500 items of a few hundred bytes, with room to spare
+    rows=True,
 )
 BULK_STATUS = Endpoint(
     "bulk-status",
@@ -101,52 +95,25 @@ def read_record(
     limit: int,
     secret: SecretStr,
 ) -> dict[str, Any]:
-    """The answer's record when the API says success; the matching exception otherwise."""
+    """The answer's record when the API says success; the matching exception otherwise
+    (which one: `_errors`, the one table)."""
+    name = endpoint.name
     if answer.status == 429:
-        retry_after = parse_retry_after(answer.headers)
-        raise RateLimitError(retry_after=retry_after, endpoint=endpoint.name)
-    try:
-        return _record(answer, endpoint, response_format, limit, secret)
-    except ServerError as exc:
-        exc.retry_after = parse_retry_after(answer.headers)  # a 503 may say when to come back
-        raise
-
-
-def _record(
-    answer: Answer,
-    endpoint: Endpoint,
-    response_format: ResponseFormat,
-    limit: int,
-    secret: SecretStr,
-) -> dict[str, Any]:
-    name, status_code = endpoint.name, answer.status
+        raise rate_limited(answer.headers, name)
     try:
         body = answer.content(limit, secret)
         xml = response_format == "xml"
-        record = decode_xml(body, endpoint.xml) if xml else decode_json(body)
+        layout = endpoint.xml
+        if xml:
+            record = decode_xml(body, layout)
+        else:
+            fast = decode_multi_status(body, LIST_KEY) if endpoint.rows else None
+            record = fast if fast is not None else decode_json(body, layout.list_key)
     except ResponseFormatError as exc:
-        if server_failed(status_code) and exc.retryable:
-            raise ServerError(
-                None, f"server error, body: {exc.excerpt!r}", status_code=status_code, endpoint=name
-            ) from None
-        exc.status_code, exc.endpoint = status_code, name
-        raise
-    success = record.get("success")
-    try:
-        ok = parse_bool(success) if success is not None else None
-        code = parse_int(record["code"]) if record.get("code") not in (None, "") else None
-    except ValueError:
-        raise ResponseFormatError(
-            "the API's success flag or code is malformed", body=body, status_code=status_code
-        ) from None
-    if ok is False:
-        message = record.get("message")
-        text = message if isinstance(message, str) else "no message"
-        raise error_from_code(code, text, status_code=status_code, endpoint=name)
-    if ok is None:
-        if server_failed(status_code):
-            raise ServerError(None, "server error", status_code=status_code, endpoint=name)
-        raise ResponseFormatError(
-            "the answer has no success flag", body=body, status_code=status_code, endpoint=name
-        )
+        raise undecodable(exc, answer.status, answer.headers, name) from None
+    error = envelope_error(record, answer.status, answer.headers, name, body)
+    if error is not None:
+        raise error
+    if endpoint.rows:
+        record[LIST_KEY] = rows_of(record.get(LIST_KEY), LIST_KEY)
     return record

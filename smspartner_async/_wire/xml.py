@@ -114,15 +114,23 @@ def decode_xml(body: bytes, layout: XmlLayout) -> dict[str, Any]:
 
 
 _ITEM_TEXTS = etree.XPath("entry/entry/text()", smart_strings=False)
+#: Past this many items, a list's texts are read in Python rather than in one XPath call:
+#: a call over a whole bulk-status list holds the GIL, and stalls the event loop, for its
+#: whole length; the interpreter lets the loop's thread in every few milliseconds
+#: (`benchmarks/loop_lag.py`). It costs about a third more.
+SLICE_ITEMS = 2000
 
 
 def _items(
     entry: Any, keys: tuple[str, ...], *, flat: bool = False
 ) -> list[dict[str, str | None]] | FlatRecords:
-    """The list's records. Fast path: every value's text in one XPath call (C), split by
-    each record's length; it holds when every value has exactly one text node."""
-    texts: list[str] = _ITEM_TEXTS(entry)  # type: ignore[assignment]
+    """The list's records. Fast path, for lists of a call's size: every value's text in one
+    XPath call (C), split by each record's length; it holds when every value has exactly
+    one text node. Long lists (bulk-status) are read item by item (`SLICE_ITEMS`)."""
+    if len(entry) > SLICE_ITEMS:  # iterated, not listed: each element's proxy dies young
+        return [_item(item, keys) for item in entry]
     items = list(entry)
+    texts: list[str] = _ITEM_TEXTS(entry)  # type: ignore[assignment]
     lengths = [len(item) for item in items]
     if sum(lengths) != len(texts):  # an empty value somewhere: read entry by entry
         return [_item(item, keys) for item in items]

@@ -91,7 +91,7 @@ from typing import Any, Final, TypeVar
 from pyrate_limiter import GCRA, Decision, Rate, RedisStateStore, StateStore
 from redis.asyncio import Redis
 
-from .._errors import ClientStateError, InvalidInputError
+from .._errors import ClientStateError, InvalidInputError, SharedLimitsUnavailableError
 from .._flow import PauseGate
 from .._redis_commands import redis_command, redis_from_url
 
@@ -139,14 +139,6 @@ if left < wanted then
 end
 return left
 """
-
-
-class SharedLimitsUnavailableError(ClientStateError):
-    """Redis, which holds the shared rate limit and pause, did not answer: nothing was sent.
-
-    Raised from the call (not retried: the limit cannot be kept without Redis); the client
-    stays usable, and the next call succeeds once Redis answers again.
-    """
 
 
 def _check_rate(rate: object) -> float | None:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import attrs
 
-from .._errors import APIConnectionError, RateLimitError, ResponseFormatError, ServerError
+from .._errors import ClientStateError, InvalidInputError, SMSPartnerError
 from .._models import MultiStatusResult
 from ._changes import decide
 from ._records import PairUpdate, StatusChange, WatchedPair
@@ -44,9 +44,6 @@ log = logging.getLogger("smspartner_async.watch")
 #: Waits that many seconds (default `asyncio.sleep`).
 Sleep: TypeAlias = Callable[[float], Awaitable[Any]]
 
-# A call that ended in one of these got no answer from the API: its pairs wait for the
-# next round. Any other exception (a bad key, an unauthorised IP) ends the watch.
-_NO_ANSWER = (APIConnectionError, ServerError, RateLimitError, ResponseFormatError)
 _MAX_RETRY_DELAY = 300.0
 _PRUNE_EVERY = 3_600.0
 # Seconds of the watch's clock to wait when pairs are due but none could be claimed (another
@@ -218,7 +215,9 @@ class Poller:
             results = await self._client.multi_status(
                 [(pair.phone_number, pair.message_id) for pair in page], fail_fast=False
             )
-        except _NO_ANSWER as exc:
+        except SMSPartnerError as exc:
+            if exc.answered or isinstance(exc, ClientStateError | InvalidInputError):
+                raise  # a bad key, an unauthorised IP, a closed client: the watch ends
             self._outages += 1
             delay = self._retry_delay()
             self._resume_at = self._schedule.retry_at(now, delay)

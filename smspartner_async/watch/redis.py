@@ -96,7 +96,7 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
-from .._errors import ClientStateError, InvalidInputError
+from .._errors import ClientStateError, InvalidInputError, WatchStoreUnavailableError
 from .._models import DeliveryStatus
 from .._redis_commands import redis_command, redis_from_url
 from ._bell import Bells
@@ -143,17 +143,6 @@ def _script(name: str) -> str:
     uses = _USES.search(text)
     helpers = "".join(_script(used) for used in uses.group(1).split(", ")) if uses else ""
     return helpers + text
-
-
-class WatchStoreUnavailableError(ClientStateError):
-    """Redis, which holds the shared watch state, did not answer or refused a command.
-
-    A `ClientStateError`, like `SharedLimitsUnavailableError`, but its own class: the
-    watch state and the rate limit may live on different Redis servers, and a caller
-    stopping a watcher should not catch a rate-limit outage by mistake. Nothing is lost
-    that Redis keeps: what the failed call may have done there is undone by the leases,
-    and once Redis answers again a new `Watcher` on the namespace goes on where it was.
-    """
 
 
 class _Keys(NamedTuple):
