@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import tracemalloc
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -26,20 +26,16 @@ class Sink:
     """Collects what the receiver hands over; can be made to block or fail."""
 
     def __init__(self) -> None:
-        self.batches: list[list[Hint]] = []
+        self.hints: list[Hint] = []
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail = False
 
-    async def __call__(self, hints: Sequence[Hint]) -> None:
+    async def __call__(self, message_id: int, phone_number: str | None) -> None:
         await self.gate.wait()
         if self.fail:
             raise ConnectionError("store down")
-        self.batches.append(list(hints))
-
-    @property
-    def hints(self) -> list[Hint]:
-        return [hint for batch in self.batches for hint in batch]
+        self.hints.append(Hint(message_id, phone_number))
 
 
 @pytest.fixture

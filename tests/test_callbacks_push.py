@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Sequence
 
 import httpx
 import pytest
@@ -25,8 +24,8 @@ class Received:
         self.hints: list[Hint] = []
         self.arrived = asyncio.Event()
 
-    async def __call__(self, hints: Sequence[Hint]) -> None:
-        self.hints.extend(hints)
+    async def __call__(self, message_id: int, phone_number: str | None) -> None:
+        self.hints.append(Hint(message_id, phone_number))
         self.arrived.set()
 
 

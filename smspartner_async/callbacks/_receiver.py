@@ -21,11 +21,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+import itertools
 import logging
 import math
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Final, TypeAlias
 from urllib.parse import parse_qs
 
@@ -40,13 +41,15 @@ __all__ = ["CallbackReceiver", "CallbackResponse", "HintSink", "ReceiverStats", 
 
 log = logging.getLogger("smspartner_async.callbacks")
 
-#: Takes a batch of hints (`Watcher.hint`, or a store's); its result is ignored.
-HintSink: TypeAlias = Callable[[Sequence[Hint]], Awaitable[Any]]
+#: Takes one hint, `(message_id, phone_number or None)`: `Watcher.hint`. Its result is ignored.
+HintSink: TypeAlias = Callable[[int, str | None], Awaitable[Any]]
 
 _MIN_TOKEN: Final = 16
 _MAX_TOKEN: Final = 256
 _MAX_FIELDS: Final = 100
 _BATCH: Final = 1_000
+# Hints handed to the sink at once: a shared store's round trips overlap.
+_AT_ONCE: Final = 16
 _WARN_EVERY: Final = 60.0
 _TEXT: Final = "text/plain; charset=utf-8"
 
@@ -102,7 +105,7 @@ class ReceiverStats:
     over_buffer: int = 0
     """Hints dropped because the buffer was full: the sink is slow or down (503)."""
     delivered: int = 0
-    """Hints handed to the sink."""
+    """Hints the sink took."""
     failed: int = 0
     """Hints the sink raised on (or took longer than `sink_timeout` for); polling covers them."""
 
@@ -323,19 +326,32 @@ class CallbackReceiver:
                 return
 
     async def _flush(self, sink: HintSink) -> None:
-        buffer = self._buffer
+        """Hand the buffer over, `_AT_ONCE` hints at a time, each batch within `sink_timeout`."""
+        buffer, stats = self._buffer, self.stats
         while buffer:
-            batch = list(buffer)[:_BATCH]
+            batch = list(itertools.islice(buffer, _BATCH))
             for hint in batch:
                 del buffer[hint]
+            taken = 0
+            error = ""
             try:
                 async with asyncio.timeout(self.sink_timeout):
-                    await sink(batch)
-            except Exception as exc:
-                self.stats.failed += len(batch)
-                self._warn_failed(type(exc).__name__)
-            else:
-                self.stats.delivered += len(batch)
+                    for start in range(0, len(batch), _AT_ONCE):
+                        outcomes = await asyncio.gather(
+                            *(sink(*hint) for hint in batch[start : start + _AT_ONCE]),
+                            return_exceptions=True,
+                        )
+                        for outcome in outcomes:
+                            if isinstance(outcome, Exception):
+                                error = type(outcome).__name__
+                            else:
+                                taken += 1
+            except TimeoutError:
+                error = "TimeoutError"
+            stats.delivered += taken
+            if taken < len(batch):
+                stats.failed += len(batch) - taken
+                self._warn_failed(error)
 
     def _take(self, hints: list[Hint]) -> CallbackResponse:
         """Buffer what the rate allows of a callback's hints. Every hint read is charged,
