@@ -10,7 +10,11 @@ schedule still asks about every pair.
     receiver = CallbackReceiver(os.environ["SMSPARTNER_CALLBACK_TOKEN"])
     app.mount("/smspartner/dlr", receiver.asgi)        # FastAPI / Starlette
 
-    async with Watcher(client) as watcher, receiver.feeding(watcher.hint):
+    schedule = PushSchedule()          # sparse checks while callbacks arrive
+    async with (
+        Watcher(client, schedule=schedule) as watcher,
+        receiver.feeding(watcher.hint, on_hint=schedule.heard),
+    ):
         ...   # send with urlDlr="https://example.com/smspartner/dlr/<token>"
 
 `receiver.aiohttp_handler` serves aiohttp, and `await receiver.handle(...)` any
@@ -19,13 +23,16 @@ other framework. See docs/callbacks.md.
 
 from ._fields import MAX_ITEMS, Hint, hints_from
 from ._receiver import CallbackReceiver, CallbackResponse, HintSink, ReceiverStats, new_token
+from ._schedule import PUSH_INTERVALS, PushSchedule
 
 __all__ = [
     "MAX_ITEMS",
+    "PUSH_INTERVALS",
     "CallbackReceiver",
     "CallbackResponse",
     "Hint",
     "HintSink",
+    "PushSchedule",
     "ReceiverStats",
     "hints_from",
     "new_token",

@@ -198,6 +198,7 @@ class CallbackReceiver:
         self._ready = asyncio.Event()
         self._sink: HintSink | None = None
         self._closing = asyncio.Event()
+        self._on_hint: Callable[[], object] | None = None
         self._warned_at = self._failed_warned_at = -math.inf
 
     def __repr__(self) -> str:
@@ -286,15 +287,20 @@ class CallbackReceiver:
     # -- feeding the watch ---------------------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def feeding(self, sink: HintSink) -> AsyncIterator[CallbackReceiver]:
+    async def feeding(
+        self, sink: HintSink, *, on_hint: Callable[[], object] | None = None
+    ) -> AsyncIterator[CallbackReceiver]:
         """Hand the hints to `sink` while the block runs (enter it inside the watch's).
 
-        Callbacks before it or after it are answered 503. On exit, what is still
-        buffered is handed over (within `sink_timeout`), then the task stops.
+        `on_hint` is called after hints were taken: `PushSchedule.heard`, so that the
+        schedule knows callbacks are arriving. Callbacks before the block or after it
+        are answered 503. On exit, what is still buffered is handed over (within
+        `sink_timeout`), then the task stops.
         """
         if self._sink is not None:
             raise RuntimeError("this receiver is already feeding a sink")
         self._sink = sink
+        self._on_hint = on_hint
         self._closing.clear()
         flusher = asyncio.create_task(self._flush_forever(sink), name="smspartner-callbacks")
         try:
@@ -349,6 +355,8 @@ class CallbackReceiver:
             except TimeoutError:
                 error = "TimeoutError"
             stats.delivered += taken
+            if taken and self._on_hint is not None:
+                self._on_hint()
             if taken < len(batch):
                 stats.failed += len(batch) - taken
                 self._warn_failed(error)
