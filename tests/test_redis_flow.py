@@ -16,6 +16,7 @@ import json
 import logging
 import random
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -44,6 +45,7 @@ try:
     import redis.asyncio
 
     from smspartner_async.contrib.redis import (
+        DEFAULT_COMMAND_TIMEOUT,
         RedisFlow,
         SharedLimitsUnavailableError,
         gcra_rate,
@@ -415,6 +417,44 @@ async def test_redis_down_mid_run_is_a_typed_error_and_the_client_recovers(
         assert (await client.message_status(*pairs[1])).phone_number == pairs[1][0]
         assert len(await client.multi_status(pairs)) == 2
         assert sandbox.stats.total == 3
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP")
+@pytest.mark.parametrize("waiting", [8, 32])
+async def test_a_hung_redis_fails_every_waiter_within_the_command_timeout(
+    own_redis: RedisServer, waiting: int
+) -> None:
+    """Redis stops answering (SIGSTOP: the socket stays open, nothing comes back) with
+    `waiting` calls on the shared limiter: each fails with the typed error within the
+    documented bound, however many wait; once Redis answers again, calls go through."""
+    own_redis.start()
+    assert own_redis.process is not None
+    flow = RedisFlow.from_url(own_redis.url, scope="hung", max_requests_per_second=10_000)
+    bound = DEFAULT_COMMAND_TIMEOUT
+    try:
+        await flow.acquire()  # connected, scripts loaded
+
+        async def timed() -> tuple[float, BaseException | None]:
+            began = time.monotonic()
+            try:
+                await flow.acquire()
+            except SharedLimitsUnavailableError as exc:
+                return time.monotonic() - began, exc
+            return time.monotonic() - began, None
+
+        own_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            outcomes = await asyncio.gather(*(timed() for _ in range(waiting)))
+        finally:
+            own_redis.process.send_signal(signal.SIGCONT)
+        assert all(isinstance(exc, SharedLimitsUnavailableError) for _, exc in outcomes)
+        slowest = max(took for took, _ in outcomes)
+        assert slowest <= bound + 0.5, sorted(round(took, 2) for took, _ in outcomes)
+        # Redis answers again: so does the limiter, for as many callers at once.
+        async with asyncio.timeout(bound):
+            await asyncio.gather(*(flow.acquire() for _ in range(waiting)))
+    finally:
+        await flow.aclose()
 
 
 # -- real processes ------------------------------------------------------------------------------

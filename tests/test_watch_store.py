@@ -28,6 +28,7 @@ from smspartner_async.watch import (
     StatusChange,
     WatchStore,
 )
+from smspartner_async.watch._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS, KeptHints
 
 W, D = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
 
@@ -163,6 +164,105 @@ async def test_prune_forgets_pairs_settled_long_ago(store: WatchStore) -> None:
     await store.commit([settle(1, at=10.0), settle(2, at=20.0), keep(3, 30.0)], [])
     assert await store.prune(settled_before=15.0) == 1
     assert await store.add([pair(1), pair(2), pair(3)]) == 1  # 1 is new again; 2 and 3 known
+
+
+def phone(n: int) -> str:
+    return f"+336{n:08d}"
+
+
+async def test_a_hint_makes_a_pending_pair_due_now(store: WatchStore) -> None:
+    await store.add([pair(1, due=500.0), pair(2, due=500.0), pair(3, due=50.0)])
+    seen = store.bells.due.rung
+    assert await store.hint(1, phone(1), now=100.0) == 1
+    assert store.bells.due.rung != seen
+    assert await store.hint(3, phone(3), now=100.0) == 1  # due already: stays as it was
+    assert await store.next_due() == 50.0
+    assert await claim(store, now=100.0) == [3, 1]
+    assert await store.hint(2, "+33699999999", now=100.0) == 0  # another pair, not added
+    assert await claim(store, now=100.0) == []
+
+
+async def test_a_hint_without_a_phone_reaches_every_recipient_of_the_message(
+    store: WatchStore,
+) -> None:
+    bulk = [NewPair(phone(n), 7, n, 0.0, 500.0) for n in range(1, 4)]
+    await store.add([*bulk, pair(8, due=500.0)])
+    assert await store.hint(7, now=100.0) == 3
+    claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert sorted(p.phone_number for p in claimed) == [phone(1), phone(2), phone(3)]
+    # Kept for recipients added later, as for a pair not added yet.
+    await store.add([NewPair(phone(4), 7, 4, 0.0, 500.0)])
+    assert [p.phone_number for p in await store.claim(now=100.0, limit=10, lease=60.0)] == [
+        phone(4)
+    ]
+
+
+async def test_a_hint_leaves_a_settled_pair_alone(store: WatchStore) -> None:
+    await store.add([pair(1)])
+    await claim(store)
+    await store.commit([settle(1)], [change(1, status=D)])
+    assert await store.hint(1, phone(1), now=100.0) == 0
+    assert await store.hint(1, now=100.0) == 0
+    assert await store.add([pair(1)]) == 0
+    assert await store.next_due() is None
+
+
+async def test_a_hint_before_the_add_makes_the_pair_due_once_added(store: WatchStore) -> None:
+    assert await store.hint(5, phone(5), now=100.0) == 0
+    await store.add([pair(5, due=500.0), pair(6, due=500.0)])
+    assert await store.next_due() == 100.0
+    assert await claim(store, now=100.0) == [5]
+
+
+async def test_a_hint_kept_for_a_pair_not_added_expires(store: WatchStore) -> None:
+    await store.hint(5, phone(5), now=100.0)
+    await store.hint(6, now=100.0)
+    assert await claim(store, now=100.0 + HINT_KEEP_SECONDS + 1.0) == []  # the clock moved
+    await store.add([pair(5, due=5000.0), pair(6, due=5000.0)])
+    assert await store.next_due() == 5000.0
+
+
+async def test_a_held_pair_hinted_is_due_at_the_hint_once_committed(store: WatchStore) -> None:
+    await store.add([pair(1), pair(2)])
+    assert await claim(store) == [1, 2]
+    assert await store.hint(1, phone(1), now=150.0) == 1
+    assert await store.hint(2, phone(2), now=150.0) == 1
+    await store.commit([keep(1, 500.0), settle(2)], [change(2, status=D)])
+    assert await store.next_due() == 150.0
+    assert await claim(store, now=150.0) == [1]
+
+
+async def test_counts_and_the_backlog(store: WatchStore) -> None:
+    await store.add([pair(n) for n in range(1, 5)])
+    await claim(store)
+    await store.commit(
+        [keep(1, 200.0), settle(2), keep(3, 200.0, status=None, sequence=0), keep(4, 200.0)],
+        [change(1), change(2, status=D), change(4)],
+    )
+    counts = await store.counts()
+    assert dict(counts.pending) == {W: 2, None: 1}
+    assert dict(counts.settled) == {D: 1}
+    assert await store.unreported() == 3
+    taken = await store.take_changes(now=0.0, limit=2, lease=60.0)
+    assert await store.unreported() == 3  # taken is not reported
+    seen = store.bells.outbox.rung
+    await store.ack([taken[0].id])
+    assert await store.unreported() == 2
+    assert await store.bells.outbox.wait(seen, 0.0)  # an ack makes room: it rings
+
+
+async def test_bells_ring_for_work_and_wait_for_it(store: WatchStore) -> None:
+    due, outbox = store.bells.due, store.bells.outbox
+    seen = due.rung
+    assert not await due.wait(seen, 0.01)  # nothing happened
+    waiting = asyncio.ensure_future(due.wait(seen, 5.0))
+    await asyncio.sleep(0)
+    await store.add([pair(1)])
+    assert await waiting  # rung by the add
+    seen = outbox.rung
+    await claim(store)
+    await store.commit([keep(1, 200.0)], [change(1)])
+    assert await outbox.wait(seen, 0.0)
 
 
 # -- SQLite only ------------------------------------------------------------------------------
@@ -352,3 +452,15 @@ async def test_memory_store_operations_do_not_suspend() -> None:
     await store.commit([settle(n) for n in range(1000)], [change(n) for n in range(1000)])
     assert not loop_ran
     await task
+
+
+def test_kept_hints_are_bounded_in_number_and_time() -> None:
+    kept = KeptHints()
+    for n in range(HINT_KEEP_MAX + 5):
+        kept.keep(n, phone(n), 100.0)
+    assert len(kept) == HINT_KEEP_MAX
+    assert kept.due_at(phone(0), 0) is None  # the oldest went first
+    assert kept.due_at(phone(HINT_KEEP_MAX), HINT_KEEP_MAX) == 100.0
+    assert kept.due_at(phone(HINT_KEEP_MAX), HINT_KEEP_MAX) is None  # used up
+    kept.expire(100.0 + HINT_KEEP_SECONDS + 1)
+    assert len(kept) == 0

@@ -18,13 +18,22 @@ A pair's *member* is `phone:message_id`; a change is known by its id, `phone:id:
 - `{ns}:changes`  hash, change id -> the change (JSON);
 - `{ns}:taken`    sorted set, change id -> end of its take lease (ms of Redis time);
 - `{ns}:taker`    hash, change id -> take token;
+- `{ns}:byid`     sorted set, "message_id:phone" (score 0): the pending pairs by message
+                   id, for a hint without a phone number (a bulk send's recipients);
+- `{ns}:hinted`   hash, member -> when hinted: held pairs hinted, due then once committed;
+- `{ns}:kept`     sorted set, "message_id:phone" ("message_id:" without a phone) -> when
+                   hinted: hints for pairs not added yet, bounded in number and in time;
+- `{ns}:settled_status` hash, member -> its last status: for `counts`, until pruned;
+- `{ns}:wake`     a pub/sub channel, not a key: every script that makes pairs due or moves
+                   the outbox publishes "due" or "outbox" there, and every open store
+                   listens, so each worker's watcher learns of what the others did;
 - `{ns}:token`, `{ns}:position`: counters; `{ns}:version`: the layout version.
 
 Redis memory (`benchmarks/redis_store.py`, Redis 7.0): a pending pair costs an entry in
-`pairs` and one in `due`, about 200 bytes; a settled pair about 120 until `prune` forgets
-it; a change about 280 until it is acknowledged; a held pair about 130 more while held
-(its entries in `held`, `held_due` and `holder`, less the one in `due`). Needs Redis 6.2
-or later (`ZMSCORE`).
+`pairs`, one in `due` and one in `byid`, about 320 bytes; a settled pair about 180 until
+`prune` forgets it (with its status, for `counts`); a change about 280 until it is
+acknowledged; a held pair about 130 more while held (its entries in `held`, `held_due`
+and `holder`, less the one in `due`). Needs Redis 6.2 or later (`ZMSCORE`).
 
 Leases and tokens:
 
@@ -61,6 +70,7 @@ What a failed command may have done on the server is undone by the leases.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import re
@@ -77,7 +87,16 @@ from redis.exceptions import RedisError
 
 from .._errors import ClientStateError, InvalidInputError
 from .._models import DeliveryStatus
-from ..watch._records import NewPair, PairUpdate, SettleReason, StatusChange, WatchedPair
+from ..watch._bell import Bells
+from ..watch._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS
+from ..watch._records import (
+    NewPair,
+    PairUpdate,
+    SettleReason,
+    StatusChange,
+    StoreCounts,
+    WatchedPair,
+)
 
 __all__ = ["RedisWatchStore", "WatchStoreUnavailableError"]
 
@@ -92,6 +111,10 @@ _NAMESPACE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _COMMAND_TIMEOUT: Final = 10.0
 # Pairs per `add` script: a million pairs added at once must not block Redis for seconds.
 _ADD_CHUNK: Final = 5_000
+#: Real seconds a watcher on this store goes at most without looking at it: what no notice
+#: says (a lease running out, a notice lost while the connection was down) is seen then.
+RECHECK: Final = 1.0
+_LISTEN_BACKOFF: Final = (0.1, 2.0)  # seconds between reconnects of the listener: first, most
 _STATUS: dict[str, DeliveryStatus | None] = {"": None, **{s.value: s for s in DeliveryStatus}}
 _REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
 
@@ -135,7 +158,8 @@ local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 # Pages go to and from the scripts as one string, a line per pair or change: a reply of
 # 24,000 strings costs redis-py seconds to parse, one string of the same bytes next to nothing.
 
-# KEYS: pairs, due, settled. ARGV: a line "member|due_at|record" per pair. Returns the new count.
+# KEYS: pairs, due, settled, byid, kept. ARGV: a line "member|due_at|record" per pair, the
+# wake channel. Returns the new count.
 _ADD = (
     _PRELUDE
     + """
@@ -151,25 +175,45 @@ for _, line in ipairs(lines(ARGV[1])) do
 end
 local pending = fetched('HMGET', KEYS[1], members)
 local settled = fetched('ZMSCORE', KEYS[3], members)
-local new_pairs, new_dues = {}, {}
+local new_pairs, new_dues, ids = {}, {}, {}
+local hints = redis.call('ZCARD', KEYS[5]) > 0
 for i = 1, #members do
   if not pending[i] and not settled[i] then
+    local phone, id = string.match(members[i], '^(.*):([^:]*)$')
+    local at = tonumber(dues[i])
+    if hints then
+      local mine = redis.call('ZSCORE', KEYS[5], id .. ':' .. phone)
+      local every = redis.call('ZSCORE', KEYS[5], id .. ':')
+      if mine then
+        redis.call('ZREM', KEYS[5], id .. ':' .. phone)
+        at = math.min(at, tonumber(mine))
+      end
+      if every then
+        at = math.min(at, tonumber(every))
+      end
+    end
     push(new_pairs, members[i], records[i])
-    push(new_dues, dues[i], members[i])
+    push(new_dues, string.format('%.17g', at), members[i])
+    push(ids, 0, id .. ':' .. phone)
   end
 end
 batched('HSET', KEYS[1], new_pairs)
 batched('ZADD', KEYS[2], new_dues)
+batched('ZADD', KEYS[4], ids)
+if #new_dues > 0 then
+  redis.call('PUBLISH', ARGV[2], 'due')
+end
 return #new_dues / 2
 """
 )
 
-# KEYS: pairs, due, held, held_due, holder, token. ARGV: now, limit, lease_ms.
+# KEYS: pairs, due, held, held_due, holder, token, kept. ARGV: now, limit, lease_ms, keep (s).
 # Returns {token, a line "member|due_at|record" per pair}, or {} when none is due.
 _CLAIM = (
     _PRELUDE
     + _NOW_MS
     + """
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[4])))
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms)
 if #lapsed > 0 then
   local dues, back = fetched('ZMSCORE', KEYS[4], lapsed), {}
@@ -206,9 +250,11 @@ return {token, table.concat(claimed, '\\n')}
 """
 )
 
-# KEYS: pairs, due, held, held_due, holder, settled, outbox, changes, position.
-# ARGV[1]: a line "member|token|due_at|record" per update ("member|token||settled_at" settles);
-# ARGV[2]: a line "member<TAB>change id<TAB>change" per change. Returns how many updates it refused.
+# KEYS: pairs, due, held, held_due, holder, settled, outbox, changes, position, byid, hinted,
+# settled_status.
+# ARGV[1]: a line "member|token|due_at|record" per update ("member|token||settled_at|status"
+# settles); ARGV[2]: a line "member<TAB>change id<TAB>change" per change; ARGV[3]: the wake
+# channel. Returns how many updates it refused.
 _COMMIT = (
     _PRELUDE
     + """
@@ -221,18 +267,30 @@ for _, line in ipairs(lines(ARGV[1])) do
   rests[#rests + 1] = rest
 end
 local holders = fetched('HMGET', KEYS[5], members)
+local hinted = {}
+if redis.call('HLEN', KEYS[11]) > 0 then
+  hinted = fetched('HMGET', KEYS[11], members)
+end
 local refused, count = {}, 0
-local done, gone, settled, kept, rescheduled = {}, {}, {}, {}, {}
+local done, gone, settled, kept, rescheduled, ids, statuses = {}, {}, {}, {}, {}, {}, {}
 for i = 1, #members do
   local m = members[i]
   if holders[i] == tokens[i] then
     done[#done + 1] = m
     if dues[i] == '' then
       gone[#gone + 1] = m
-      push(settled, rests[i], m)
+      local at, status = string.match(rests[i], '^([^|]*)|(.*)$')
+      push(settled, at, m)
+      push(statuses, m, status)
+      local phone, id = string.match(m, '^(.*):([^:]*)$')
+      ids[#ids + 1] = id .. ':' .. phone
     else
+      local at = dues[i]
+      if hinted[i] and tonumber(hinted[i]) < tonumber(at) then
+        at = hinted[i]
+      end
       push(kept, m, rests[i])
-      push(rescheduled, dues[i], m)
+      push(rescheduled, at, m)
     end
   else
     refused[m] = true
@@ -242,11 +300,19 @@ end
 batched('HDEL', KEYS[5], done)
 batched('ZREM', KEYS[3], done)
 batched('ZREM', KEYS[4], done)
+if #hinted > 0 then
+  batched('HDEL', KEYS[11], done)
+end
 batched('HDEL', KEYS[1], gone)
 batched('ZREM', KEYS[2], gone)
+batched('ZREM', KEYS[10], ids)
 batched('ZADD', KEYS[6], settled)
+batched('HSET', KEYS[12], statuses)
 batched('HSET', KEYS[1], kept)
 batched('ZADD', KEYS[2], rescheduled)
+if #rescheduled > 0 then
+  redis.call('PUBLISH', ARGV[3], 'due')
+end
 local found = {}
 for _, line in ipairs(lines(ARGV[2])) do
   local m, id, change = string.match(line, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$')
@@ -263,6 +329,7 @@ if #found > 0 then
   end
   batched('ZADD', KEYS[7], outbox)
   batched('HSET', KEYS[8], changes)
+  redis.call('PUBLISH', ARGV[3], 'outbox')
 end
 return count
 """
@@ -309,22 +376,29 @@ return {token, table.concat(fetched('HMGET', KEYS[2], free), '\\n')}
 """
 )
 
-# KEYS: outbox, changes, taken, taker. ARGV: change ids.
+# KEYS: outbox, changes, taken, taker. ARGV: the wake channel, then change ids.
 _ACK = (
     _PRELUDE
     + """
-batched('ZREM', KEYS[1], ARGV)
-batched('HDEL', KEYS[2], ARGV)
-batched('ZREM', KEYS[3], ARGV)
-batched('HDEL', KEYS[4], ARGV)
+local ids = {unpack(ARGV, 2, math.min(#ARGV, 8001))}
+for i = 8002, #ARGV do
+  ids[#ids + 1] = ARGV[i]
+end
+batched('ZREM', KEYS[1], ids)
+batched('HDEL', KEYS[2], ids)
+batched('ZREM', KEYS[3], ids)
+batched('HDEL', KEYS[4], ids)
+redis.call('PUBLISH', ARGV[1], 'outbox')
 """
 )
 
 # KEYS: due, held, held_due, holder, taken, taker.
-# ARGV: the number of pairs; (member, token) per pair; then (change id, token) per change.
+# ARGV: the number of pairs; (member, token) per pair; then (change id, token) per change;
+# then the wake channel.
 # Hands back what the caller still holds: pairs to `due`, changes to whoever takes next.
 _RELEASE = """
 local n = tonumber(ARGV[1])
+local channel = table.remove(ARGV)
 for i = 2, 1 + 2 * n, 2 do
   local m = ARGV[i]
   if redis.call('HGET', KEYS[4], m) == ARGV[i + 1] then
@@ -344,7 +418,70 @@ for i = 2 + 2 * n, #ARGV, 2 do
     redis.call('HDEL', KEYS[6], id)
   end
 end
+redis.call('PUBLISH', channel, 'due')
+redis.call('PUBLISH', channel, 'outbox')
 """
+
+# KEYS: pairs, due, held, settled, byid, hinted, kept.
+# ARGV: message id, phone ("" for every recipient), now, keep (s), keep at most, wake channel.
+# Makes the message's pending pairs due at `now`; keeps the hint for pairs not added yet.
+# Returns how many pending pairs it made due.
+_HINT = """
+local id, phone, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (now - tonumber(ARGV[4])))
+local members = {}
+if phone == '' then
+  local found = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. id .. ':', '[' .. id .. ';')
+  for _, entry in ipairs(found) do
+    members[#members + 1] = string.sub(entry, #id + 2) .. ':' .. id
+  end
+  redis.call('ZADD', KEYS[7], ARGV[3], id .. ':')
+else
+  local m = phone .. ':' .. id
+  if redis.call('HEXISTS', KEYS[1], m) == 1 then
+    members[1] = m
+  elseif not redis.call('ZSCORE', KEYS[4], m) then
+    redis.call('ZADD', KEYS[7], ARGV[3], id .. ':' .. phone)
+  end
+end
+local over = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[5])
+if over > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[7], 0, over - 1)
+end
+local made = 0
+for _, m in ipairs(members) do
+  if redis.call('ZSCORE', KEYS[3], m) then
+    local before = tonumber(redis.call('HGET', KEYS[6], m))
+    if not before or now < before then
+      redis.call('HSET', KEYS[6], m, ARGV[3])
+    end
+    made = made + 1
+  else
+    local at = redis.call('ZSCORE', KEYS[2], m)
+    if at then
+      if tonumber(at) > now then
+        redis.call('ZADD', KEYS[2], ARGV[3], m)
+      end
+      made = made + 1
+    end
+  end
+end
+if made > 0 then
+  redis.call('PUBLISH', ARGV[6], 'due')
+end
+return made
+"""
+
+# KEYS: settled, settled_status. ARGV: settled before (exclusive). Returns how many it forgot.
+_PRUNE = (
+    _PRELUDE
+    + """
+local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+batched('ZREM', KEYS[1], old)
+batched('HDEL', KEYS[2], old)
+return #old
+"""
+)
 
 
 class WatchStoreUnavailableError(ClientStateError):
@@ -372,6 +509,11 @@ class _Keys(NamedTuple):
     token: str
     position: str
     version: str
+    byid: str
+    hinted: str
+    kept: str
+    settled_status: str
+    wake: str
 
     @classmethod
     def of(cls, namespace: str) -> _Keys:
@@ -387,6 +529,8 @@ class _Scripts:
         self.take = redis.register_script(_TAKE)
         self.ack = redis.register_script(_ACK)
         self.release = redis.register_script(_RELEASE)
+        self.hint = redis.register_script(_HINT)
+        self.prune = redis.register_script(_PRUNE)
 
 
 class RedisWatchStore:
@@ -435,6 +579,8 @@ class RedisWatchStore:
         # change id -> take token. A page or a batch in flight at a time: bounded.
         self._held: dict[str, tuple[str, str]] = {}
         self._taken: dict[str, str] = {}
+        self.bells = Bells(recheck=RECHECK)
+        self._listener: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         # Never the URL: it may hold a password.
@@ -475,6 +621,10 @@ class RedisWatchStore:
         self._scripts = _Scripts(redis)
         self._held.clear()
         self._taken.clear()
+        if isinstance(redis, Redis):  # redis-py's cluster client has no asyncio pub/sub
+            self._listener = asyncio.create_task(
+                self._listen(redis), name="smspartner-watch-store-listener"
+            )
 
     async def close(self) -> None:
         """Hand back what this store holds and did not finish; close a client it made."""
@@ -489,6 +639,10 @@ class RedisWatchStore:
             self._scripts = None
             self._held.clear()
             self._taken.clear()
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                listener.cancel()
+                await asyncio.wait([listener])
             if self._url is not None and self._redis is not None:
                 redis, self._redis = self._redis, None
                 await redis.aclose()
@@ -506,8 +660,13 @@ class RedisWatchStore:
             )
             added += await self._call(
                 "adding pairs",
-                scripts.add(keys=[keys.pairs, keys.due, keys.settled], args=[lines]),
+                scripts.add(
+                    keys=[keys.pairs, keys.due, keys.settled, keys.byid, keys.kept],
+                    args=[lines, keys.wake],
+                ),
             )
+        if added:
+            self.bells.due.ring()
         return added
 
     async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
@@ -517,8 +676,16 @@ class RedisWatchStore:
         reply = await self._call(
             "claiming pairs",
             scripts.claim(
-                keys=[keys.pairs, keys.due, keys.held, keys.held_due, keys.holder, keys.token],
-                args=[repr(float(now)), limit, _ms(lease)],
+                keys=[
+                    keys.pairs,
+                    keys.due,
+                    keys.held,
+                    keys.held_due,
+                    keys.holder,
+                    keys.token,
+                    keys.kept,
+                ],
+                args=[repr(float(now)), limit, _ms(lease), repr(HINT_KEEP_SECONDS)],
             ),
         )
         if not reply:
@@ -554,7 +721,8 @@ class RedisWatchStore:
             token, head = held.get(member, ("", ""))
             if u.due_at is None:
                 settled_at = u.settled_at if u.settled_at is not None else 0.0
-                lines.append(f"{member}|{token}||{float(settled_at)!r}")
+                status = "" if u.status is None else u.status.value
+                lines.append(f"{member}|{token}||{float(settled_at)!r}|{status}")
             else:
                 status = "" if u.status is None else u.status.value
                 lines.append(f"{member}|{token}|{float(u.due_at)!r}|{head}|{status}|{u.sequence}")
@@ -575,10 +743,15 @@ class RedisWatchStore:
                     keys.outbox,
                     keys.changes,
                     keys.position,
+                    keys.byid,
+                    keys.hinted,
+                    keys.settled_status,
                 ],
-                args=["\n".join(lines), found],
+                args=["\n".join(lines), found, keys.wake],
             ),
         )
+        if changes:
+            self.bells.outbox.ring()
         for member in members:
             held.pop(member, None)
         if refused:
@@ -597,13 +770,83 @@ class RedisWatchStore:
         return min(times) if times else None
 
     async def prune(self, *, settled_before: float) -> int:
-        self._open_scripts()
-        redis = self._client()
+        scripts, keys = self._open_scripts(), self._keys
         forgotten: int = await self._call(
             "pruning settled pairs",
-            redis.zremrangebyscore(self._keys.settled, "-inf", f"({float(settled_before)!r}"),
+            scripts.prune(
+                keys=[keys.settled, keys.settled_status], args=[repr(float(settled_before))]
+            ),
         )
         return forgotten
+
+    async def hint(self, message_id: int, phone_number: str | None = None, *, now: float) -> int:
+        scripts, keys = self._open_scripts(), self._keys
+        made: int = await self._call(
+            "hinting pairs",
+            scripts.hint(
+                keys=[
+                    keys.pairs,
+                    keys.due,
+                    keys.held,
+                    keys.settled,
+                    keys.byid,
+                    keys.hinted,
+                    keys.kept,
+                ],
+                args=[
+                    int(message_id),
+                    phone_number or "",
+                    repr(float(now)),
+                    repr(HINT_KEEP_SECONDS),
+                    HINT_KEEP_MAX,
+                    keys.wake,
+                ],
+            ),
+        )
+        if made:
+            self.bells.due.ring()
+        return made
+
+    async def counts(self) -> StoreCounts:
+        """Pending pairs by last status (a scan of the pairs, a thousand at a time), settled
+        ones by the status they settled on (pairs settled before this layout had one count
+        as UNKNOWN)."""
+        self._open_scripts()
+        redis, keys = self._client(), self._keys
+        pending: dict[DeliveryStatus | None, int] = {}
+        cursor: Any = 0
+        while True:
+            reply: Any = await self._call(
+                "counting pairs", redis.hscan(keys.pairs, cursor, count=1000)
+            )
+            cursor, batch = reply
+            for record in batch.values():
+                status = _STATUS.get(_text(record).split("|")[2], DeliveryStatus.UNKNOWN)
+                pending[status] = pending.get(status, 0) + 1
+            if not int(cursor):
+                break
+        settled: dict[DeliveryStatus, int] = {}
+        total = int(await self._call("counting pairs", redis.zcard(keys.settled)))
+        cursor = 0
+        while True:
+            reply = await self._call(
+                "counting pairs", redis.hscan(keys.settled_status, cursor, count=1000)
+            )
+            cursor, batch = reply
+            for value in batch.values():
+                status = _STATUS.get(_text(value)) or DeliveryStatus.UNKNOWN
+                settled[status] = settled.get(status, 0) + 1
+            if not int(cursor):
+                break
+        known = sum(settled.values())
+        if total > known:
+            settled[DeliveryStatus.UNKNOWN] = settled.get(DeliveryStatus.UNKNOWN, 0) + total - known
+        return StoreCounts(pending, settled)
+
+    async def unreported(self) -> int:
+        self._open_scripts()
+        count = await self._call("counting changes", self._client().zcard(self._keys.outbox))
+        return int(count)
 
     # -- changes -----------------------------------------------------------------------------
 
@@ -634,9 +877,11 @@ class RedisWatchStore:
         await self._call(
             "acknowledging changes",
             scripts.ack(
-                keys=[keys.outbox, keys.changes, keys.taken, keys.taker], args=list(change_ids)
+                keys=[keys.outbox, keys.changes, keys.taken, keys.taker],
+                args=[keys.wake, *change_ids],
             ),
         )
+        self.bells.outbox.ring()
         for change_id in change_ids:
             self._taken.pop(change_id, None)
 
@@ -661,6 +906,7 @@ class RedisWatchStore:
             args += (member, token)
         for change_id, token in self._taken.items():
             args += (change_id, token)
+        args.append(keys.wake)
         await self._call(
             "handing back holds",
             self._open_scripts().release(
@@ -668,6 +914,33 @@ class RedisWatchStore:
                 args=args,
             ),
         )
+
+    async def _listen(self, redis: Redis) -> None:
+        """Ring the bells for what every store of the namespace publishes, for as long as
+        the store is open; after a lost connection, subscribe again and ring both (what was
+        published meanwhile is lost; `RECHECK` bounds that too)."""
+        wait = _LISTEN_BACKOFF[0]
+        bells = self.bells
+        while True:
+            pubsub = redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._keys.wake)
+                bells.due.ring()
+                bells.outbox.ring()
+                wait = _LISTEN_BACKOFF[0]
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if data in (b"due", "due"):
+                        bells.due.ring()
+                    elif data in (b"outbox", "outbox"):
+                        bells.outbox.ring()
+            except (RedisError, OSError) as exc:
+                log.debug("watch store: notices lost (%s); listening again", type(exc).__name__)
+            finally:
+                with contextlib.suppress(RedisError, OSError):
+                    await pubsub.aclose()
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, _LISTEN_BACKOFF[1])
 
     async def _call(self, what: str, command: Awaitable[T]) -> T:
         """Await one Redis command within `_COMMAND_TIMEOUT`; never lose a cancellation."""

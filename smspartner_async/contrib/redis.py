@@ -40,7 +40,10 @@ How it works:
   pyrate-limiter's own blocking loop is not used because the pause must be read before
   every attempt (a start granted during a pause and sent after it would burst). Attempts
   are serialized per process (an `asyncio.Lock`): one task per process polls Redis, the
-  others queue in arrival order.
+  others queue in arrival order. When the poller's command fails (Redis down, or hung past
+  `command_timeout`), every caller queued behind it fails with it at once: no caller waits
+  longer than its turn under the rate limit plus one `command_timeout`, whatever the
+  concurrency (`tests/test_redis_flow.py` pauses Redis with SIGSTOP under 8 and 32 callers).
 - Clocks: the limiter uses the library's own notion of time, each process's wall clock in
   milliseconds (pyrate-limiter's `WallClock`, which it prescribes for shared state), so
   hosts must keep their clocks in sync (NTP): a skew of d seconds between two hosts can
@@ -229,6 +232,9 @@ class RedisFlow:
             self._store = RedisStateStore(redis, f"{PREFIX}:{scope}:rate")
             self._rates = [gcra_rate(self.max_requests_per_second)]
         self._lock = asyncio.Lock()  # one rate-limit poller per process; FIFO for the rest
+        # Failures of the poller: the callers queued behind it when one happens fail with it.
+        self._outages = 0
+        self._outage = ""
         self._sharing: set[asyncio.Task[None]] = set()
         self._closed = False
 
@@ -298,11 +304,21 @@ class RedisFlow:
         if self._store is None:
             await self._wait_shared_pause()
             return
+        outages = self._outages
         async with self._lock:
+            if self._outages != outages:
+                # The caller ahead found Redis down or hung while this one waited its turn:
+                # fail now rather than wait out another command timeout in the queue.
+                raise SharedLimitsUnavailableError(self._outage)
             while True:
-                await self._wait_shared_pause()
-                now = self._now_ms()
-                decision = await self._attempt(self._store, now)
+                try:
+                    await self._wait_shared_pause()
+                    now = self._now_ms()
+                    decision = await self._attempt(self._store, now)
+                except SharedLimitsUnavailableError as exc:
+                    self._outages += 1
+                    self._outage = str(exc)
+                    raise
                 if decision.allowed:
                     return
                 wait_ms = decision.retry_after_ms or 1

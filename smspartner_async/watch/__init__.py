@@ -13,6 +13,8 @@ hands changes to an iterator or a callback. Their state lives in a `WatchStore`:
 `WatchStore` documents the contract for other stores.
 """
 
+from ._bell import Bell, Bells
+from ._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS
 from ._records import (
     NewPair,
     PairUpdate,
@@ -28,6 +30,10 @@ from ._watcher import Clock, OnChange, OnRound, SentAt, Sleep, Watcher, WatchRou
 
 __all__ = [
     "DEFAULT_INTERVALS",
+    "HINT_KEEP_MAX",
+    "HINT_KEEP_SECONDS",
+    "Bell",
+    "Bells",
     "Clock",
     "MemoryStore",
     "NewPair",

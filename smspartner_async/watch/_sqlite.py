@@ -24,6 +24,10 @@ Why it looks like this:
   to what the database holds, so changes found again are not taken for reported.
 - **Bounded memory**: pairs are read a page at a time (`claim`), changes a batch
   at a time (`take_changes`); the page cache is capped.
+- **Hints** find a message's pairs through an index on `message_id` (a hint without a
+  phone number reaches every recipient of a bulk send). Hints for pairs not added yet,
+  and for held pairs, live in the owner's memory like holds: a hint lost in a crash
+  costs a later check, never a status.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from typing import Any, Literal, TypeVar
 from .._errors import ClientStateError, InvalidInputError
 from .._models import DeliveryStatus
 from .._validate import Key
+from ._bell import Bells
+from ._hints import KeptHints
 from ._records import (
     NewPair,
     PairUpdate,
@@ -72,6 +78,7 @@ CREATE TABLE IF NOT EXISTS pairs (
     PRIMARY KEY (phone, message_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS pairs_due ON pairs (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS pairs_message ON pairs (message_id);
 CREATE TABLE IF NOT EXISTS changes (
     pos INTEGER PRIMARY KEY,
     phone TEXT NOT NULL,
@@ -154,6 +161,9 @@ class SQLiteStore:
         self._thread: threading.Thread | None = None
         self._last = 0  # the last change position given
         self._held: set[Key] = set()
+        self._hinted: dict[Key, float] = {}  # held pairs hinted: due then once committed
+        self._kept = KeptHints()
+        self.bells = Bells()  # one owner: every change is this process's, and rings
         # Event-loop state: the companion file, what was taken, what was acknowledged.
         self._fd = -1
         self._marks: mmap.mmap | None = None
@@ -179,6 +189,8 @@ class SQLiteStore:
         self._acked.clear()
         try:
             self._watermark = await self._run(self._open)
+            self.bells.due.ring()
+            self.bells.outbox.ring()
         except BaseException:
             executor, self._executor = self._executor, None
             executor.shutdown(wait=False)
@@ -203,19 +215,33 @@ class SQLiteStore:
     # -- pairs -------------------------------------------------------------------------
 
     async def add(self, pairs: Sequence[NewPair]) -> int:
-        return await self._run(self._add, pairs)
+        added = await self._run(self._add, pairs)
+        if added:
+            self.bells.due.ring()
+        return added
 
     async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
         return await self._run(self._claim, now, limit)
 
     async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
         await self._run(self._commit, updates, changes, self._watermark)
+        if changes:
+            self.bells.outbox.ring()
 
     async def next_due(self) -> float | None:
         return await self._run(self._next_due)
 
     async def prune(self, *, settled_before: float) -> int:
         return await self._run(self._prune, settled_before)
+
+    async def hint(self, message_id: int, phone_number: str | None = None, *, now: float) -> int:
+        made = await self._run(self._hint, message_id, phone_number, now)
+        if made:
+            self.bells.due.ring()
+        return made
+
+    async def unreported(self) -> int:
+        return self._last - self._watermark - len(self._acked)
 
     async def counts(self) -> StoreCounts:
         """Pairs pending and settled, by last status: a scan of the whole table, for a
@@ -265,6 +291,8 @@ class SQLiteStore:
         if ahead:
             # Acknowledged before an earlier change: past the watermark, so a transaction.
             await self._run(self._forget, ahead)
+        if now_acked:
+            self.bells.outbox.ring()
 
     # -- the worker thread ---------------------------------------------------------------
 
@@ -305,6 +333,12 @@ class SQLiteStore:
             raise
         self._db = db
         self._held = set()
+        if self._hinted:  # held when the last owner stopped: due at their hint now
+            db.executemany(
+                "UPDATE pairs SET due_at = min(due_at, ?) WHERE phone = ? AND message_id = ?",
+                [(at, phone, message_id) for (phone, message_id), at in self._hinted.items()],
+            )
+            self._hinted = {}
         self._last = last
         return int(mark)
 
@@ -335,13 +369,48 @@ class SQLiteStore:
 
     def _add(self, pairs: Sequence[NewPair]) -> int:
         db = self._conn()
+        kept = self._kept
+        if len(kept):
+            pairs = [_hinted(p, kept.due_at(p.phone_number, p.message_id)) for p in pairs]
         with _transaction(db):
             before = db.total_changes
             db.executemany(_ADD, sorted(pairs))  # key order: see _commit
             return db.total_changes - before
 
+    def _hint(self, message_id: int, phone_number: str | None, now: float) -> int:
+        db, held, hinted = self._conn(), self._held, self._hinted
+        if phone_number is None:
+            rows = db.execute(
+                "SELECT phone, due_at FROM pairs WHERE message_id = ?", (message_id,)
+            ).fetchall()
+            self._kept.keep(message_id, None, now)  # for recipients added later
+        else:
+            rows = db.execute(
+                "SELECT phone, due_at FROM pairs WHERE phone = ? AND message_id = ?",
+                (phone_number, message_id),
+            ).fetchall()
+            if not rows:
+                self._kept.keep(message_id, phone_number, now)
+        made, sooner = 0, []
+        for phone, due_at in rows:
+            if due_at is None:
+                continue  # settled
+            made += 1
+            key = (phone, message_id)
+            if key in held:
+                hinted[key] = min(now, hinted.get(key, now))
+            elif due_at > now:
+                sooner.append((now, phone, message_id))
+        if sooner:
+            with _transaction(db):
+                db.executemany(
+                    "UPDATE pairs SET due_at = ? WHERE phone = ? AND message_id = ?", sooner
+                )
+        return made
+
     def _claim(self, now: float, limit: int) -> list[WatchedPair]:
         held = self._held
+        self._kept.expire(now)
         rows = self._conn().execute(_CLAIM, (now, limit + len(held))).fetchall()
         claimed: list[WatchedPair] = []
         status = _STATUS
@@ -364,7 +433,7 @@ class SQLiteStore:
         with _transaction(db):
             rows = [
                 (u.due_at, u.status, u.sequence, u.settled_at, u.phone_number, u.message_id)
-                for u in updates
+                for u in (map(self._with_hint, updates) if self._hinted else updates)
             ]
             rows.sort(key=_by_key)  # in key order, the B-tree is walked once, not at random
             db.executemany(_UPDATE, rows)
@@ -397,6 +466,12 @@ class SQLiteStore:
         held = self._held
         for u in updates:
             held.discard((u.phone_number, u.message_id))
+
+    def _with_hint(self, update: PairUpdate) -> PairUpdate:
+        at = self._hinted.pop((update.phone_number, update.message_id), None)
+        if at is None or update.due_at is None or update.due_at <= at:
+            return update
+        return update._replace(due_at=at)
 
     def _forget(self, positions: list[int]) -> None:
         db = self._conn()
@@ -459,6 +534,10 @@ class SQLiteStore:
                 message,
             ) in rows
         ]
+
+
+def _hinted(pair: NewPair, at: float | None) -> NewPair:
+    return pair if at is None or at >= pair.due_at else pair._replace(due_at=at)
 
 
 def _by_key(row: tuple[Any, ...]) -> tuple[str, int]:

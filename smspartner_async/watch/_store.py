@@ -25,7 +25,9 @@ from typing import Protocol, runtime_checkable
 
 from .._models import DeliveryStatus
 from .._validate import Key
-from ._records import NewPair, PairUpdate, StatusChange, WatchedPair
+from ._bell import Bells
+from ._hints import KeptHints
+from ._records import NewPair, PairUpdate, StatusChange, StoreCounts, WatchedPair
 
 __all__ = ["MemoryStore", "WatchStore"]
 
@@ -58,10 +60,23 @@ class WatchStore(Protocol):
       and then lost would be reported twice after a crash.
     - **Opening** a single-owner store releases every hold: the previous owner is gone,
       and what it claimed or took and did not finish comes back.
+    - **Bells** (`bells`) tell the watcher's parts that there may be work, whoever made
+      it: pairs added, handed back or hinted ring `due`; changes committed, handed back
+      or acknowledged ring `outbox`. A shared store rings for what other processes do
+      too, and sets `recheck` to how long a waiter may go without looking (what it
+      cannot ring for: a lease running out).
+    - **Hints** (`hint`) make pending pairs due now: a delivery report pushed to the
+      service says the API has news for them. A hint never changes a status; it moves
+      a check earlier, nothing more.
 
     A `Watcher` calls `open` when it starts and `close` when it stops; a store is used
     by one `Watcher` at a time (a shared store: one per process).
     """
+
+    @property
+    def bells(self) -> Bells:
+        """Rung when there may be pairs due or changes to take (see the class docstring)."""
+        ...
 
     async def open(self) -> None:
         """Get ready for a watcher (connect, create tables); release stale holds."""
@@ -114,6 +129,30 @@ class WatchStore(Protocol):
         """
         ...
 
+    async def hint(self, message_id: int, phone_number: str | None = None, *, now: float) -> int:
+        """Make pending pairs due at `now` (the next round asks them); rings `bells.due`.
+
+        With `phone_number`, that pair; without, every pending pair of `message_id` (a
+        bulk send has one id for many recipients). A settled pair is left alone. A held
+        pair is due at `now` once its round commits it (unless that round settled it).
+        A pair not added yet: the hint is kept (`HINT_KEEP_SECONDS` of the watch's
+        clock, the latest `HINT_KEEP_MAX`) and the pair is due as soon as it is added;
+        a hint without a phone number is kept that way too, for recipients added later.
+        Returns how many pending pairs it made due.
+        """
+        ...
+
+    async def counts(self) -> StoreCounts:
+        """Pairs pending and settled (not yet pruned), by the status each last reported.
+
+        For a progress display; may scan the whole store.
+        """
+        ...
+
+    async def unreported(self) -> int:
+        """Changes committed and not yet acknowledged (taken or not): the backlog."""
+        ...
+
 
 class _Pending:
     __slots__ = ("due_at", "index", "sent_at", "sequence", "status", "version")
@@ -141,17 +180,25 @@ class MemoryStore:
     Pending pairs sit in a heap ordered by due time. An entry is valid while its
     version is the pair's current one: rescheduling pushes a new entry rather than
     moving the old one, and a claimed pair has no valid entry until it is committed
-    (or the store is opened again). Memory: about 400 bytes per pending pair, and a
-    key and a time per settled pair until `prune` forgets it.
+    (or the store is opened again). Memory per pending pair: `benchmarks/watch.py`
+    measures it; a settled pair costs a key, a time and a status until `prune`.
+    Everything happens in this process, so every change rings its bells at once
+    (`recheck` is None).
     """
 
     def __init__(self) -> None:
+        self.bells = Bells()
         self._pending: dict[Key, _Pending] = {}
-        self._settled: dict[Key, float] = {}
+        self._settled: dict[Key, tuple[float, DeliveryStatus | None]] = {}
+        # message id -> its pending phone numbers (one string for a single recipient):
+        # a hint without a phone number reaches a bulk send's every recipient.
+        self._by_id: dict[int, str | set[str]] = {}
         self._heap: list[tuple[float, int, Key]] = []
         self._versions = itertools.count()
         self._held: set[Key] = set()
         self._held_floor = 0.0  # no later than the due time of any held pair
+        self._hinted: dict[Key, float] = {}  # held pairs hinted: due then once committed
+        self._kept = KeptHints()
         self._outbox: deque[StatusChange] = deque()
         self._taken: dict[str, StatusChange] = {}
 
@@ -162,30 +209,49 @@ class MemoryStore:
         )
 
     async def open(self) -> None:
+        hinted = self._hinted
         for key in self._held:
-            self._schedule(key, self._pending[key])
+            record = self._pending[key]
+            record.due_at = min(record.due_at, hinted.pop(key, record.due_at))
+            self._schedule(key, record)
         self._held.clear()
         self._outbox.extendleft(reversed(self._taken.values()))
         self._taken.clear()
+        self.bells.due.ring()
+        self.bells.outbox.ring()
 
     async def close(self) -> None:
         return None
 
     async def add(self, pairs: Sequence[NewPair]) -> int:
-        pending, settled = self._pending, self._settled
+        pending, settled, kept, by_id = self._pending, self._settled, self._kept, self._by_id
         added = 0
         for pair in pairs:
-            key = (pair.phone_number, pair.message_id)
+            phone, message_id = key = (pair.phone_number, pair.message_id)
             if key in pending or key in settled:
                 continue
-            record = _Pending(pair.position, pair.sent_at, pair.due_at, None, 0, 0)
+            due = pair.due_at
+            hinted = kept.due_at(phone, message_id)
+            if hinted is not None and hinted < due:
+                due = hinted
+            record = _Pending(pair.position, pair.sent_at, due, None, 0, 0)
             pending[key] = record
             self._schedule(key, record)
+            phones = by_id.get(message_id)
+            if phones is None:
+                by_id[message_id] = phone
+            elif isinstance(phones, str):
+                by_id[message_id] = {phones, phone}
+            else:
+                phones.add(phone)
             added += 1
+        if added:
+            self.bells.due.ring()
         return added
 
     async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
         heap, pending, held = self._heap, self._pending, self._held
+        self._kept.expire(now)
         claimed: list[WatchedPair] = []
         while heap and len(claimed) < limit and heap[0][0] <= now:
             _, version, key = heapq.heappop(heap)
@@ -210,22 +276,27 @@ class MemoryStore:
         return claimed
 
     async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
-        pending, held = self._pending, self._held
+        pending, held, hinted = self._pending, self._held, self._hinted
         for update in updates:
             key = (update.phone_number, update.message_id)
             record = pending.get(key)
             if record is None:
                 continue
             held.discard(key)
+            hint = hinted.pop(key, None) if hinted else None
             if update.due_at is None:
                 del pending[key]
-                self._settled[key] = update.settled_at if update.settled_at is not None else 0.0
+                self._forget_id(key)
+                settled_at = update.settled_at if update.settled_at is not None else 0.0
+                self._settled[key] = (settled_at, update.status)
                 continue
-            record.due_at = update.due_at
+            record.due_at = update.due_at if hint is None else min(update.due_at, hint)
             record.status = update.status
             record.sequence = update.sequence
             self._schedule(key, record)
-        self._outbox.extend(changes)
+        if changes:
+            self._outbox.extend(changes)
+            self.bells.outbox.ring()
 
     async def next_due(self) -> float | None:
         heap, pending = self._heap, self._pending
@@ -252,15 +323,74 @@ class MemoryStore:
         return batch
 
     async def ack(self, change_ids: Sequence[str]) -> None:
+        taken = self._taken
+        before = len(taken)
         for change_id in change_ids:
-            self._taken.pop(change_id, None)
+            taken.pop(change_id, None)
+        if len(taken) != before:
+            self.bells.outbox.ring()
 
     async def prune(self, *, settled_before: float) -> int:
-        old = [key for key, at in self._settled.items() if at < settled_before]
+        old = [key for key, (at, _) in self._settled.items() if at < settled_before]
         for key in old:
             del self._settled[key]
         return len(old)
 
+    async def hint(self, message_id: int, phone_number: str | None = None, *, now: float) -> int:
+        pending = self._pending
+        keys: list[Key]
+        if phone_number is None:
+            phones = self._by_id.get(message_id)
+            if phones is None:
+                keys = []
+            elif isinstance(phones, str):
+                keys = [(phones, message_id)]
+            else:
+                keys = [(phone, message_id) for phone in phones]
+            self._kept.keep(message_id, None, now)  # for recipients added later
+        else:
+            key = (phone_number, message_id)
+            if key not in pending:
+                if key not in self._settled:
+                    self._kept.keep(message_id, phone_number, now)
+                return 0
+            keys = [key]
+        made = 0
+        for key in keys:
+            record = pending[key]
+            if key in self._held:
+                self._hinted[key] = min(now, self._hinted.get(key, now))
+            elif record.due_at > now:
+                record.due_at = now
+                self._schedule(key, record)
+            made += 1
+        if made:
+            self.bells.due.ring()
+        return made
+
+    async def counts(self) -> StoreCounts:
+        pending: dict[DeliveryStatus | None, int] = {}
+        for record in self._pending.values():
+            pending[record.status] = pending.get(record.status, 0) + 1
+        settled: dict[DeliveryStatus, int] = {}
+        for _, status in self._settled.values():
+            value = status or DeliveryStatus.UNKNOWN
+            settled[value] = settled.get(value, 0) + 1
+        return StoreCounts(pending, settled)
+
+    async def unreported(self) -> int:
+        return len(self._outbox) + len(self._taken)
+
     def _schedule(self, key: Key, record: _Pending) -> None:
         record.version = next(self._versions)
         heapq.heappush(self._heap, (record.due_at, record.version, key))
+
+    def _forget_id(self, key: Key) -> None:
+        phone, message_id = key
+        phones = self._by_id.get(message_id)
+        if isinstance(phones, set):
+            phones.discard(phone)
+            if len(phones) == 1:
+                self._by_id[message_id] = phones.pop()
+        elif phones is not None:
+            del self._by_id[message_id]

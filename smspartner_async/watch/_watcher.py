@@ -53,7 +53,7 @@ from .._errors import (
     ServerError,
 )
 from .._models import MultiStatusResult
-from .._validate import Pair, Pairs, validate_all
+from .._validate import Pair, Pairs, normalize_message_id, normalize_phone, validate_all
 from ._changes import decide
 from ._records import NewPair, PairUpdate, StatusChange, WatchedPair
 from ._schedule import Schedule
@@ -328,6 +328,22 @@ class Watcher:
             # The consumer looks again: with nothing new (every pair known), it is idle again.
             self._changed.set()
         return added
+
+    async def hint(self, message_id: int | str, phone_number: str | None = None) -> int:
+        """Ask about this message's pair (every pending pair of the message, without a
+        phone number) in the next round: a delivery report says the API has news.
+
+        A hint is only that: the next `multi_status` call says what happened, so a
+        forged one costs a look-up, never a status. The store keeps it (any worker of a
+        fleet acts on it); a hint for a pair not added yet is kept for a while and makes
+        the pair due once it is (`WatchStore.hint`). Returns how many pending pairs it
+        made due. Raises `InvalidInputError` for a bad phone number or message id.
+        """
+        if self._state != _State.RUNNING or self._poller_done:
+            raise ClientStateError("this watcher is not running")
+        key = normalize_message_id(message_id)
+        phone = None if phone_number is None else normalize_phone(phone_number, self._region)
+        return await self._store.hint(key, phone, now=self._clock())
 
     # -- reading changes -----------------------------------------------------------------
 
