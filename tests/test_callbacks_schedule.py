@@ -52,24 +52,29 @@ def test_heard_starts_later_and_thins_out_faster() -> None:
     assert got[-1] == plain[-1] == Schedule().last_check(SENT)  # expires at the same time
 
 
-def test_when_callbacks_stop_the_next_checks_are_the_plain_ones() -> None:
+def test_pairs_sent_while_callbacks_flow_keep_the_push_intervals() -> None:
     clock = Clock()
     push = PushSchedule(clock=clock, live_for=600)
     push.heard()
-    first = push.first_check(SENT)  # an hour later: nothing heard for longer than live_for
-    assert push.next_check(SENT, first) == Schedule().next_check(SENT, first)
+    # Sent then: sparse for its whole window, whatever is heard later.
+    got = checks(push, SENT, SENT + 49 * 3600)
+    assert len(got) <= 5
+    # Sent before the first callback was heard, in the same stretch: sparse from then on.
+    early = SENT - 300
+    assert push.next_check(early, SENT) > Schedule().next_check(early, SENT) + 600
 
 
-def test_liveness_lapses_after_live_for() -> None:
+def test_pairs_sent_long_after_the_last_callback_get_the_plain_schedule() -> None:
     clock = Clock()
     push = PushSchedule(clock=clock, live_for=600)
     push.heard()
-    clock.now += 601
-    assert not push.live(clock.now)
-    assert push.first_check(clock.now) == Schedule().first_check(clock.now)
-    push.heard()
-    assert push.live(clock.now)
-    assert push.next_check(SENT, clock.now) > Schedule().next_check(SENT, clock.now)
+    later = SENT + 601
+    clock.now = later
+    assert not push.live(later)
+    assert checks(push, later, later + 49 * 3600) == checks(Schedule(), later, later + 49 * 3600)
+    push.heard()  # callbacks again
+    assert push.live(later)
+    assert push.first_check(later) > Schedule().first_check(later)
 
 
 def test_options_are_validated() -> None:

@@ -6,10 +6,13 @@ while callbacks are arriving, a pair's checks start later and thin out faster
 (`PUSH_INTERVALS`). Whether they are arriving is what the schedule *heard*, not
 what it was told: `heard()` is called for each hint the watch took (the receiver
 does it, `CallbackReceiver.feeding(..., on_hint=schedule.heard)`), and a pair is
-scheduled on the push intervals only if the last one came less than `live_for`
-seconds before. With no callback at all (a receiver that is down, `urlDlr` not
-set), every pair is scheduled exactly as by the plain `Schedule`: the outcome and
-the number of calls are the poll-only ones.
+scheduled on the push intervals once a callback was heard no earlier than
+`live_for` seconds before its send: the pairs sent while callbacks flow. With no
+callback at all (a receiver that is down, `urlDlr` not set), every pair is
+scheduled exactly as by the plain `Schedule`: the outcome and the number of calls
+are the poll-only ones. When callbacks stop, pairs sent more than `live_for`
+after the last one get the plain schedule again; pairs sent before keep the push
+intervals (their lost reports are found at those sparser checks).
 
 Each process decides from the hints it hears itself. The intervals are chosen
 by `benchmarks/callbacks.py` (look-ups per message and staleness, with 100%, 90%
@@ -70,7 +73,7 @@ class PushSchedule(Schedule):
     push_intervals: tuple[float, ...] = attrs.field(default=PUSH_INTERVALS, converter=_intervals)
     """Gaps between checks while callbacks arrive, the first counted from the send."""
     live_for: float = attrs.field(default=3_600.0, converter=_positive)
-    """Seconds after the last hint heard during which pairs get the push intervals."""
+    """Pairs sent up to this many seconds after the last hint heard get the push intervals."""
     clock: Callable[[], float] = attrs.field(default=time.time, eq=False, repr=False)
     """The watch's clock (`heard()` stamps with it)."""
 
@@ -91,17 +94,18 @@ class PushSchedule(Schedule):
         """A callback's hint reached the watch: push is working, now."""
         self._heard.at = max(self._heard.at, self.clock())
 
-    def live(self, at: float) -> bool:
-        """Whether a callback was heard within `live_for` seconds before `at`."""
-        return at - self._heard.at <= self.live_for
+    def live(self, sent_at: float) -> bool:
+        """Whether a pair sent then gets the push intervals: a callback was heard no earlier
+        than `live_for` seconds before its send (or at any time after it)."""
+        return self._heard.at >= sent_at - self.live_for
 
     def first_check(self, sent_at: float) -> float:
-        if not self.live(max(sent_at, self.clock())):
+        if not self.live(sent_at):
             return super().first_check(sent_at)
         return min(self._push.first_check(sent_at), self.last_check(sent_at))
 
     def next_check(self, sent_at: float, after: float) -> float:
-        if not self.live(after):
+        if not self.live(sent_at):
             return super().next_check(sent_at, after)
         last = self.last_check(sent_at)
         if after >= last:
