@@ -24,6 +24,7 @@ other framework. See docs/callbacks.md.
 from ._fields import MAX_ITEMS, Hint, hints_from
 from ._receiver import CallbackReceiver, CallbackResponse, HintSink, ReceiverStats, new_token
 from ._schedule import PUSH_INTERVALS, PushSchedule
+from ._sinks import store_sink
 
 __all__ = [
     "MAX_ITEMS",
@@ -36,4 +37,5 @@ __all__ = [
     "ReceiverStats",
     "hints_from",
     "new_token",
+    "store_sink",
 ]
