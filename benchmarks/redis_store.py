@@ -46,7 +46,7 @@ def new_pair(i: int) -> Any:
 
 
 def key_names(namespace: str) -> list[str]:
-    from smspartner_async.contrib._redis_store import _Keys
+    from smspartner_async.watch.redis import _Keys
 
     return list(_Keys.of(namespace))
 
@@ -75,7 +75,7 @@ def drop(url: str, namespace: str) -> None:
 
 async def add_pairs(url: str, namespace: str, n: int) -> float:
     """Adds n due pairs; returns the seconds it took."""
-    from smspartner_async.contrib._redis_store import RedisWatchStore
+    from smspartner_async.watch.redis import RedisWatchStore
 
     store = RedisWatchStore(url, namespace=namespace)
     await store.open()
@@ -91,8 +91,8 @@ async def add_pairs(url: str, namespace: str, n: int) -> float:
 async def worker(args: argparse.Namespace) -> None:
     """One process of the fleet: claim and commit pages until none is due; its report."""
     from smspartner_async import DeliveryStatus
-    from smspartner_async.contrib._redis_store import RedisWatchStore
     from smspartner_async.watch import PairUpdate, SettleReason, StatusChange
+    from smspartner_async.watch.redis import RedisWatchStore
 
     store = RedisWatchStore(args.redis_url, namespace=args.namespace)
     await store.open()
@@ -213,7 +213,7 @@ def section_claims(url: str, n: int) -> list[str]:
 
 
 def memory_left(url: str, namespace: str, n: int) -> list[str]:
-    from smspartner_async.contrib._redis_store import _Keys
+    from smspartner_async.watch.redis import _Keys
 
     keys = _Keys.of(namespace)
     settled = memory_of(url, [keys.settled])
@@ -230,8 +230,8 @@ def memory_left(url: str, namespace: str, n: int) -> list[str]:
 async def take_and_ack(url: str, namespace: str, n: int) -> float:
     """Commits n changes, then takes and acknowledges them one by one; the seconds that took."""
     from smspartner_async import DeliveryStatus
-    from smspartner_async.contrib._redis_store import RedisWatchStore
     from smspartner_async.watch import StatusChange
+    from smspartner_async.watch.redis import RedisWatchStore
 
     store = RedisWatchStore(url, namespace=namespace)
     await store.open()

@@ -12,10 +12,10 @@ import asyncio
 import enum
 import hashlib
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from contextlib import aclosing
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -39,9 +39,16 @@ from ._structure import make_converter
 from ._transports import TRANSPORTS, TransportName, make_http_client
 from ._validate import DEFAULT_REGION, Pairs, normalize_message_id, normalize_phone
 from ._wire.endpoints import BULK_STATUS, MESSAGE_STATUS, STATUS_BY_TAG, ResponseFormat
-
-if TYPE_CHECKING:
-    from .watch import StatusChange
+from .watch import (
+    Clock,
+    OnRound,
+    Schedule,
+    SentAt,
+    Sleep,
+    StatusChange,
+    WatchStore,
+    watch,
+)
 
 __all__ = ["DEFAULT_BASE_URL", "ENV_API_KEY", "ENV_BASE_URL", "SMSPartnerClient"]
 
@@ -247,6 +254,21 @@ class SMSPartnerClient:
     def is_closed(self) -> bool:
         return self._life.state is _State.CLOSED
 
+    @property
+    def batch_size(self) -> int:
+        """Pairs per `multi_status` call (a watch sizes its pages from it)."""
+        return self._caller.options.batch_size
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests in flight at most, shared by every view `with_options` makes."""
+        return self._shared.flow.max_concurrency
+
+    @property
+    def default_region(self) -> str:
+        """The region national phone numbers are read in (ISO 3166 code, e.g. "FR")."""
+        return self._caller.options.default_region
+
     # -- lifecycle -----------------------------------------------------------
 
     async def __aenter__(self) -> Self:
@@ -384,15 +406,41 @@ class SMSPartnerClient:
             async for result in stream:
                 yield result
 
-    def watch(self, pairs: Pairs, **options: Any) -> AsyncGenerator[StatusChange, None]:
+    def watch(
+        self,
+        pairs: Pairs,
+        *,
+        sent_at: SentAt | Iterable[SentAt | None] | None = None,
+        schedule: Schedule | None = None,
+        store: WatchStore | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+        on_round: OnRound | None = None,
+    ) -> AsyncGenerator[StatusChange, None]:
         """Status changes of `pairs` until every one has settled (final status, the API's
-        lasting answer, or 48 hours): `smspartner_async.watch.watch` on this client, whose
-        keyword arguments (`sent_at`, `schedule`, `store`, `clock`, `sleep`, `on_round`)
-        it takes. Use `smspartner_async.watch.Watcher` for a service that keeps sending.
-        """
-        from .watch import watch  # the watch package builds on this module
+        lasting answer, or 48 hours): `smspartner_async.watch.watch` on this client.
+        Use `smspartner_async.watch.Watcher` for a service that keeps sending.
 
-        return watch(self, pairs, **options)
+        Args:
+            pairs: `(phone, message_id)` pairs or mappings, as for `multi_status`.
+            sent_at: When the messages were sent: one time for all (epoch seconds or an
+                aware datetime), one per pair, or None for now.
+            schedule: When to ask and for how long (`Schedule()`).
+            store: Where the state lives (`MemoryStore()`; `SQLiteStore` to resume).
+            clock: Epoch seconds now (`time.time`).
+            sleep: Waits that many seconds (`asyncio.sleep`); with `clock`, simulated time.
+            on_round: Called with a `WatchRound` after each round (metrics).
+        """
+        return watch(
+            self,
+            pairs,
+            sent_at=sent_at,
+            schedule=schedule,
+            store=store,
+            clock=clock,
+            sleep=sleep,
+            on_round=on_round,
+        )
 
     # -- tags ------------------------------------------------------------------
 

@@ -16,10 +16,17 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncGenerator, AsyncIterable, Awaitable, Callable, Generator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterable,
+)
 from contextlib import AbstractContextManager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import attrs
 import httpx
@@ -36,9 +43,7 @@ from ._retry import RetryPolicy
 from ._transports import TransportName
 from ._validate import DEFAULT_REGION, Pairs
 from ._wire.endpoints import ResponseFormat
-
-if TYPE_CHECKING:
-    from .watch import StatusChange
+from .watch import Clock, OnRound, Schedule, SentAt, Sleep, StatusChange, WatchStore
 
 __all__ = ["SMSPartnerSyncClient"]
 
@@ -459,15 +464,37 @@ class SMSPartnerSyncClient:
             lambda: self._client.iter_multi_status(pairs, fail_fast=fail_fast, progress=progress),
         )
 
-    def watch(self, pairs: Pairs, **options: Any) -> Generator[StatusChange, None, None]:
-        """Status changes of `pairs` until every one has settled (as `SMSPartnerClient.watch`).
+    def watch(
+        self,
+        pairs: Pairs,
+        *,
+        sent_at: SentAt | Iterable[SentAt | None] | None = None,
+        schedule: Schedule | None = None,
+        store: WatchStore | None = None,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+        on_round: OnRound | None = None,
+    ) -> Generator[StatusChange, None, None]:
+        """Status changes of `pairs` until every one has settled (as `SMSPartnerClient.watch`,
+        which documents the arguments).
 
         For a script or a task that follows a send to its end. The watch runs on
         the background loop: `sleep` and `clock`, if given, run there too (a
         coroutine function for `sleep`). Closing the iterator early stops the
         watch; with a durable `store`, the same call again goes on from there.
         """
-        return self._iterate("watch", lambda: self._client.watch(pairs, **options))
+        return self._iterate(
+            "watch",
+            lambda: self._client.watch(
+                pairs,
+                sent_at=sent_at,
+                schedule=schedule,
+                store=store,
+                clock=clock,
+                sleep=sleep,
+                on_round=on_round,
+            ),
+        )
 
     # -- tags ------------------------------------------------------------------
 

@@ -18,14 +18,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 
+from ._call import RequestEvent
 from ._client import SMSPartnerClient
+from ._flow import FlowBackend
+from ._options import DEFAULT_MAX_RESPONSE_BYTES
 from ._retry import RetryPolicy
+from ._validate import DEFAULT_REGION
+from ._wire.endpoints import ResponseFormat
 from .sandbox import Sandbox
 
 __all__ = ["SANDBOX_BASE_URL", "FastClock", "sandbox_client", "sandbox_http_client"]
@@ -72,15 +76,53 @@ def sandbox_http_client(sandbox: Sandbox) -> httpx.AsyncClient:
 
 @asynccontextmanager
 async def sandbox_client(
-    sandbox: Sandbox | None = None, **options: Any
+    sandbox: Sandbox | None = None,
+    *,
+    api_key: str | None = None,
+    timeout: float | httpx.Timeout | None = None,  # noqa: ASYNC109 - the client's option
+    response_format: ResponseFormat = "json",
+    max_concurrency: int = 8,
+    batch_size: int = 500,
+    max_retries: int | None = None,
+    retry: RetryPolicy | None = None,
+    deadline: float | None = 120.0,
+    max_requests_per_second: float | None = None,
+    shared_limits: str | FlowBackend | None = None,
+    default_region: str = DEFAULT_REGION,
+    fail_fast: bool = False,
+    max_pages: int = 10_000,
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+    on_request: Callable[[RequestEvent], None] | None = None,
 ) -> AsyncIterator[SMSPartnerClient]:
-    """A client talking to `sandbox` (a fresh one accepting any key when None), closed on exit."""
+    """A client talking to `sandbox` (a fresh one accepting any key when None), closed on exit.
+
+    The options are `SMSPartnerClient`'s (its base URL and HTTP client aside, which lead
+    to the sandbox), with two defaults of its own: retries that wait zero seconds
+    (`RetryPolicy.testing()`), and the sandbox's key (or any) as `api_key`.
+    """
     sandbox = sandbox if sandbox is not None else Sandbox(api_key=None)
-    options.setdefault("retry", RetryPolicy.testing())
-    api_key = options.pop("api_key", None) or sandbox.api_key or "sandbox-key"
+    key = api_key or sandbox.api_key or "sandbox-key"
     async with (
         sandbox_http_client(sandbox) as http,
-        SMSPartnerClient(api_key, base_url=SANDBOX_BASE_URL, http_client=http, **options) as client,
+        SMSPartnerClient(
+            key,
+            base_url=SANDBOX_BASE_URL,
+            http_client=http,
+            timeout=timeout,
+            response_format=response_format,
+            max_concurrency=max_concurrency,
+            batch_size=batch_size,
+            max_retries=max_retries,
+            retry=retry if retry is not None else RetryPolicy.testing(),
+            deadline=deadline,
+            max_requests_per_second=max_requests_per_second,
+            shared_limits=shared_limits,
+            default_region=default_region,
+            fail_fast=fail_fast,
+            max_pages=max_pages,
+            max_response_bytes=max_response_bytes,
+            on_request=on_request,
+        ) as client,
     ):
         yield client
 

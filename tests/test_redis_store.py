@@ -53,7 +53,7 @@ try:
     from redis.backoff import NoBackoff
     from redis.crc import key_slot
 
-    from smspartner_async.contrib._redis_store import RedisWatchStore, WatchStoreUnavailableError
+    from smspartner_async.watch.redis import RedisWatchStore, WatchStoreUnavailableError
 except ImportError as exc:  # pragma: no cover - tests.test_redis_flow skips (or fails) first
     pytest.skip(f"needs the redis extra ({exc})", allow_module_level=True)
 
@@ -692,6 +692,18 @@ def fleet_logs(tmp: Path, n: int) -> tuple[list[dict[str, Any]], list[list[dict[
     return changes, claims
 
 
+def held_at_death(claims: list[dict[str, Any]]) -> dict[tuple[str, int, float], float]:
+    """(phone, message id, due time) -> when claimed, for what a killed worker had claimed
+    and not committed (its log, read in order)."""
+    held: dict[tuple[str, int], tuple[float, float]] = {}
+    for line in claims:
+        for p in line.get("claimed", []):
+            held[(p[0], p[1])] = (p[2], line["at"])
+        for p in line.get("committed", []):
+            held.pop((p[0], p[1]), None)
+    return {(phone, mid, due): at for (phone, mid), (due, at) in held.items()}
+
+
 def claimed_by(claims: list[dict[str, Any]]) -> list[tuple[str, int, float, float]]:
     """(phone, message id, due time, when) for each pair a worker claimed."""
     return [(p[0], p[1], p[2], c["at"]) for c in claims if "at" in c for p in c["claimed"]]
@@ -731,12 +743,7 @@ def test_a_worker_killed_mid_round_loses_nothing(
     assert codes == [-signal.SIGKILL, 0, 0]
     changes, (victim, *survivors) = fleet_logs(tmp_path, WORKERS)
     # What the victim claimed and never committed (the page it died asking, the one ahead).
-    committed = {(p[0], p[1]) for line in victim if "committed" in line for p in line["committed"]}
-    lost = {
-        (phone, mid, due): at
-        for phone, mid, due, at in claimed_by(victim)
-        if (phone, mid) not in committed
-    }
+    lost = held_at_death(victim)
     assert lost
     # The others asked about each of them, once, after its lease ran out; and nothing else
     # was asked twice.
@@ -759,7 +766,6 @@ def test_a_worker_killed_mid_round_loses_nothing(
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-@pytest.mark.xfail(strict=True, reason="issue 21: the watcher waits on its own event (next)")
 def test_pairs_one_worker_adds_belong_to_the_fleet_even_once_it_is_killed(
     redis_url: str, namespace: str, tmp_path: Path
 ) -> None:
@@ -776,12 +782,7 @@ def test_pairs_one_worker_adds_belong_to_the_fleet_even_once_it_is_killed(
     assert codes == [-signal.SIGKILL, 0, 0], reports
     changes, (adder, *others) = fleet_logs(tmp_path, WORKERS)
     assert all(claimed_by(w) for w in others)  # both watchers asked, not only the adder
-    committed = {(p[0], p[1]) for line in adder if "committed" in line for p in line["committed"]}
-    lost = {
-        (phone, mid, due): at
-        for phone, mid, due, at in claimed_by(adder)
-        if (phone, mid) not in committed
-    }
+    lost = held_at_death(adder)
     assert lost  # it died holding pairs
     taken_over: dict[tuple[str, int, float], list[float]] = defaultdict(list)
     for w in others:

@@ -245,10 +245,10 @@ async def test_counts_and_the_backlog(store: WatchStore) -> None:
     assert await store.unreported() == 3
     taken = await store.take_changes(now=0.0, limit=2, lease=60.0)
     assert await store.unreported() == 3  # taken is not reported
-    seen = store.bells.outbox.rung
+    seen = store.bells.room.rung
     await store.ack([taken[0].id])
     assert await store.unreported() == 2
-    assert await store.bells.outbox.wait(seen, 0.0)  # an ack makes room: it rings
+    assert await store.bells.room.wait(seen, 0.0)  # an ack makes room: it rings
 
 
 async def test_bells_ring_for_work_and_wait_for_it(store: WatchStore) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from smspartner_async import ClientStateError, DeliveryStatus, InvalidInputError
 from smspartner_async.watch import (
+    Bells,
     MemoryStore,
     PairUpdate,
     SettleReason,
@@ -68,8 +69,12 @@ async def test_adding_only_known_pairs_leaves_the_watcher_idle() -> None:
 
 async def test_changes_freed_elsewhere_are_taken_without_a_commit_of_ours() -> None:
     # In a shared store, a change another worker took and never acknowledged comes back when
-    # its lease lapses, with no commit of this worker's to say so: the reader looks again.
+    # its lease lapses, with no ring to say so: the reader looks again after `recheck`.
     class Shared(MemoryStore):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bells = Bells(recheck=0.1)
+
         async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
             return (
                 []
@@ -377,3 +382,72 @@ async def test_misuse_is_refused_clearly() -> None:
             watcher(client, clock, on_change=print).changes()
         with pytest.raises(InvalidInputError):
             watcher(client, clock, page_size=0)
+
+
+# -- hints and batches ------------------------------------------------------------------------
+
+
+async def test_a_hint_wakes_the_poller_through_the_store_and_the_pair_is_asked_now() -> None:
+    # The watch's own sleep never ends here: only the store's bell can wake the poller.
+    clock = FakeClock()
+    api = api_for(clock, 2)
+
+    async def never(seconds: float) -> None:
+        await asyncio.sleep(3600)
+
+    async with (
+        scripted_client(api) as client,
+        Watcher(client, schedule=SCHEDULE, clock=clock, sleep=never) as w,
+        aclosing(w.changes()) as changes,
+    ):
+        await w.add([(phone(0), 1), (phone(1), 2)])  # first checks 5 s away: a sleep away
+        await asyncio.sleep(0.05)
+        assert api.asked == {}
+        assert await w.hint("1", phone(0)) == 1
+        async with asyncio.timeout(2):
+            change = await anext(changes)
+        assert (change.phone_number, change.status, change.settled) == (phone(0), D, True)
+        assert dict(api.asked) == {phone(0): [0.0]}  # asked at once, the other one not
+        assert await w.hint(1, phone(0)) == 0  # settled: a hint changes nothing
+        with pytest.raises(InvalidInputError):
+            await w.hint("not an id")
+
+
+async def test_on_batch_gets_changes_in_order_and_acknowledges_each_batch_once() -> None:
+    clock = FakeClock()
+    batches: list[list[str]] = []
+    acks: list[int] = []
+
+    class Counting(MemoryStore):
+        async def ack(self, change_ids: Sequence[str]) -> None:
+            acks.append(len(change_ids))
+            await super().ack(change_ids)
+
+    async with (
+        scripted_client(api_for(clock, 30)) as client,
+        watcher(
+            client,
+            clock,
+            store=Counting(),
+            on_batch=lambda batch: batches.append([c.phone_number for c in batch]),
+        ) as w,
+    ):
+        await w.add([(phone(i), i + 1) for i in range(30)])
+        await asyncio.wait_for(w.wait_idle(), 5)
+    assert [p for batch in batches for p in batch] == [phone(i) for i in range(30)]
+    assert acks == [len(batch) for batch in batches]  # one acknowledgement per batch
+
+
+async def test_leaving_batches_early_delivers_the_batch_in_hand_again_whole() -> None:
+    clock = FakeClock()
+    async with (
+        scripted_client(api_for(clock, 5)) as client,
+        watcher(client, clock) as w,
+    ):
+        await w.add([(phone(i), i + 1) for i in range(5)])
+        async with aclosing(w.batches()) as batches:
+            first = await anext(batches)
+        assert len(first) == 5
+        async with aclosing(w.batches(until_idle=True)) as batches:
+            again = [c async for batch in batches for c in batch]
+        assert again == first

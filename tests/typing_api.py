@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import aclosing
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import assert_type
 
@@ -19,6 +19,7 @@ from smspartner_async import (
     SMSPartnerSyncClient,
 )
 from smspartner_async.testing import sandbox_client
+from smspartner_async.watch import MemoryStore, Schedule, StatusChange, Watcher
 
 
 async def usage() -> None:
@@ -36,8 +37,21 @@ async def usage() -> None:
                 assert_type(item.status, DeliveryStatus)
         assert_type(await client.bulk_status(1), BulkStatus)
         assert_type(await client.status_by_tag("t"), list[RecipientStatus])
-    async with sandbox_client() as test_client:
+    async with sandbox_client(max_concurrency=2, batch_size=100) as test_client:
         assert_type(test_client, SMSPartnerClient)
+        assert_type(test_client.batch_size, int)
+        assert_type(test_client.max_concurrency, int)
+        assert_type(test_client.default_region, str)
+        changes = test_client.watch(
+            [("0612345678", 1)], sent_at=datetime.now(UTC), store=MemoryStore()
+        )
+        async with aclosing(changes) as stream:
+            async for change in stream:
+                assert_type(change, StatusChange)
+                assert_type(change.settled, bool)
+        async with Watcher(test_client, on_batch=lambda batch: None) as watcher:
+            assert_type(await watcher.add([("0612345678", 2)]), int)
+            assert_type(await watcher.hint(2, "0612345678"), int)
 
 
 def sync_usage() -> None:
@@ -46,3 +60,5 @@ def sync_usage() -> None:
         assert_type(client.with_options(max_retries=0), SMSPartnerSyncClient)
         for item in client.iter_multi_status([("0612345678", 1)]):
             assert_type(item, MultiStatusResult)
+        for change in client.watch([("0612345678", 1)], sent_at=0.0, schedule=Schedule()):
+            assert_type(change, StatusChange)

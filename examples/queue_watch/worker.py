@@ -69,8 +69,8 @@ from saq import Queue
 from saq.types import Context, SettingsDict
 
 from smspartner_async import InvalidInputError, SMSPartnerClient
-from smspartner_async.contrib.redis import RedisWatchStore
 from smspartner_async.watch import StatusChange, Watcher, WatchStore
+from smspartner_async.watch.redis import RedisWatchStore
 
 from .config import Config
 

@@ -18,8 +18,10 @@ Every process that uses the same key, the same `max_requests_per_second` and the
 
 Concurrency slots (`max_concurrency`) stay per process: they size each process's pool.
 
-A watch shared by a fleet of workers keeps its state in `RedisWatchStore` (defined in
-`_redis_store`, exported here with its `WatchStoreUnavailableError`).
+A watch shared by a fleet of workers keeps its state in `RedisWatchStore`, in
+`smspartner_async.watch.redis` with the other stores (importing it from here still works, with
+a DeprecationWarning). Both send their commands through one helper
+(`smspartner_async._redis_commands`): a bound per command, no lost cancellation, one error.
 
 What lives in Redis, under `scope` (the client passes a digest of the API's URL and the key:
 the key itself never reaches Redis):
@@ -82,26 +84,36 @@ import math
 import random
 import re
 import time
-from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
+import warnings
+from collections.abc import Awaitable
 from typing import Any, Final, TypeVar
 
 from pyrate_limiter import GCRA, Decision, Rate, RedisStateStore, StateStore
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
 
 from .._errors import ClientStateError, InvalidInputError
 from .._flow import PauseGate
-from ._redis_store import RedisWatchStore, WatchStoreUnavailableError
+from .._redis_commands import redis_command, redis_from_url
 
-__all__ = [
-    "RedisFlow",
-    "RedisWatchStore",
-    "SharedLimitsUnavailableError",
-    "WatchStoreUnavailableError",
-]
+__all__ = ["RedisFlow", "SharedLimitsUnavailableError"]
+
+# Moved to `smspartner_async.watch.redis` (the stores live together under the watch): the old
+# names still work here, with a DeprecationWarning, until the next major version.
+_MOVED = {"RedisWatchStore", "WatchStoreUnavailableError"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        warnings.warn(
+            f"smspartner_async.contrib.redis.{name} moved to smspartner_async.watch.redis",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from ..watch import redis as moved
+
+        return getattr(moved, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 T = TypeVar("T")
 
@@ -109,13 +121,6 @@ log = logging.getLogger("smspartner_async")
 
 #: Key prefix in Redis; the scope and the part follow (`smspartner:<scope>:rate`).
 PREFIX: Final = "smspartner"
-#: Options `from_url` gives the Redis client unless told otherwise. No socket timeout: with
-#: one, redis-py sends through `asyncio.wait_for`, which loses cancellations on Python 3.11;
-#: `command_timeout` bounds every command instead.
-DEFAULT_REDIS_OPTIONS: Final[dict[str, Any]] = {
-    "socket_timeout": None,
-    "socket_connect_timeout": 2.0,
-}
 DEFAULT_COMMAND_TIMEOUT: Final = 2.0
 _SCOPE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 # Seconds added at random to a rate-limit wait, so processes do not all wake at once: 2 ms,
@@ -142,17 +147,6 @@ class SharedLimitsUnavailableError(ClientStateError):
     Raised from the call (not retried: the limit cannot be kept without Redis); the client
     stays usable, and the next call succeeds once Redis answers again.
     """
-
-
-@contextmanager
-def _unavailable(what: str) -> Iterator[None]:
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        # redis-py's messages name the host and port, never a password.
-        raise SharedLimitsUnavailableError(
-            f"shared limits unavailable ({what}): {type(exc).__name__}: {exc}"
-        ) from exc
 
 
 def _check_rate(rate: object) -> float | None:
@@ -256,12 +250,7 @@ class RedisFlow:
         """
         _check_scope(scope)
         _check_rate(max_requests_per_second)
-        options = {
-            **DEFAULT_REDIS_OPTIONS,
-            "retry": Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-            **redis_options,
-        }
-        redis = Redis.from_url(url, **options)
+        redis = redis_from_url(url, **redis_options)
         return cls(
             redis,
             scope=scope,
@@ -348,18 +337,13 @@ class RedisFlow:
         return time.time_ns() // 1_000_000
 
     async def _command(self, what: str, command: Awaitable[T]) -> T:
-        """Await one Redis command within `command_timeout`; never lose a cancellation."""
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
-        with _unavailable(what):
-            async with asyncio.timeout(self._command_timeout):
-                result = await command
-        if task is not None and task.cancelling() > cancels:
-            # Cancelled during the command, which returned anyway: a client with a socket
-            # timeout sends through asyncio.wait_for, which drops such a cancellation on
-            # Python 3.11 (CPython gh-86296). Deliver it.
-            raise asyncio.CancelledError
-        return result
+        return await redis_command(
+            command,
+            what=what,
+            within=self._command_timeout,
+            service="shared limits",
+            error=SharedLimitsUnavailableError,
+        )
 
     async def _attempt(self, store: StateStore, now: int) -> Decision:
         reply = store.check(_ALGORITHM, self._rates, now, 1)

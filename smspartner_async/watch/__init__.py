@@ -9,8 +9,9 @@
 `watch` covers a fixed set of pairs and ends when every one has settled;
 `Watcher` runs as long as a service does, takes new pairs after each send, and
 hands changes to an iterator or a callback. Their state lives in a `WatchStore`:
-`MemoryStore` (the default) or `SQLiteStore(path)`, which survives restarts;
-`WatchStore` documents the contract for other stores.
+`MemoryStore` (the default), `SQLiteStore(path)`, which survives restarts, or
+`RedisWatchStore(url)` in `smspartner_async.watch.redis` (the `redis` extra), shared
+by a fleet of workers; `WatchStore` documents the contract for other stores.
 """
 
 from ._bell import Bell, Bells
@@ -26,17 +27,30 @@ from ._records import (
 from ._schedule import DEFAULT_INTERVALS, Schedule
 from ._sqlite import SQLiteStore
 from ._store import MemoryStore, WatchStore
-from ._watcher import Clock, OnChange, OnRound, SentAt, Sleep, Watcher, WatchRound, watch
+from ._watcher import (
+    TAKE,
+    Clock,
+    OnBatch,
+    OnChange,
+    OnRound,
+    SentAt,
+    Sleep,
+    Watcher,
+    WatchRound,
+    watch,
+)
 
 __all__ = [
     "DEFAULT_INTERVALS",
     "HINT_KEEP_MAX",
     "HINT_KEEP_SECONDS",
+    "TAKE",
     "Bell",
     "Bells",
     "Clock",
     "MemoryStore",
     "NewPair",
+    "OnBatch",
     "OnChange",
     "OnRound",
     "PairUpdate",

@@ -67,13 +67,15 @@ class Bell:
 
 @attrs.frozen(weakref_slot=False, eq=False)
 class Bells:
-    """A store's two bells and how long a waiter may trust them."""
+    """A store's bells and how long a waiter may trust them."""
 
     due: Bell = attrs.field(factory=Bell)
     """Pending pairs may be due sooner: added, handed back, hinted, rescheduled."""
     outbox: Bell = attrs.field(factory=Bell)
-    """The outbox moved: changes committed or handed back (to take), or acknowledged
-    (room for more)."""
+    """Changes to take: committed, or handed back."""
+    room: Bell = attrs.field(factory=Bell)
+    """Changes acknowledged: room in the outbox (a poller paused on the backlog waits for
+    it; readers do not, so acknowledging wakes no reader)."""
     recheck: float | None = None
     """Real seconds after which a waiter looks at the store again without a ring: the
     bound on noticing what the store cannot ring for (a lapsed lease, a notice lost with

@@ -292,7 +292,7 @@ class SQLiteStore:
             # Acknowledged before an earlier change: past the watermark, so a transaction.
             await self._run(self._forget, ahead)
         if now_acked:
-            self.bells.outbox.ring()
+            self.bells.room.ring()
 
     # -- the worker thread ---------------------------------------------------------------
 

@@ -61,10 +61,10 @@ class WatchStore(Protocol):
     - **Opening** a single-owner store releases every hold: the previous owner is gone,
       and what it claimed or took and did not finish comes back.
     - **Bells** (`bells`) tell the watcher's parts that there may be work, whoever made
-      it: pairs added, handed back or hinted ring `due`; changes committed, handed back
-      or acknowledged ring `outbox`. A shared store rings for what other processes do
-      too, and sets `recheck` to how long a waiter may go without looking (what it
-      cannot ring for: a lease running out).
+      it: pairs added, handed back or hinted ring `due`; changes committed or handed
+      back ring `outbox`; changes acknowledged ring `room`. A shared store rings for
+      what other processes do too, and sets `recheck` to how long a waiter may go
+      without looking (what it cannot ring for: a lease running out).
     - **Hints** (`hint`) make pending pairs due now: a delivery report pushed to the
       service says the API has news for them. A hint never changes a status; it moves
       a check earlier, nothing more.
@@ -328,7 +328,7 @@ class MemoryStore:
         for change_id in change_ids:
             taken.pop(change_id, None)
         if len(taken) != before:
-            self.bells.outbox.ring()
+            self.bells.room.ring()
 
     async def prune(self, *, settled_before: float) -> int:
         old = [key for key, (at, _) in self._settled.items() if at < settled_before]

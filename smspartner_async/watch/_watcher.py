@@ -1,14 +1,16 @@
-"""The watcher: rounds of multi-status calls for the pairs due, and the changes they find.
+"""The watcher: three parts around a store, and the lifecycle that runs them.
 
-Two tasks and a store. The *poller* wakes when the earliest pending pair is due,
-claims every pair due then (a page at a time, so that a million pending pairs are
-never all in memory), asks the API about them in one `multi_status` per page (500
-pairs per call, the client's concurrency, retries and rate limit), decides what
-each answer means (`_changes.decide`) and commits the page's new state and changes
-in one store transaction. The *consumer* (an `async for` over `changes()`, or the
-task calling `on_change`) takes changes from the store's outbox and acknowledges
-each one only when the next is asked for (or the callback has returned): a crash
-in between delivers it again, never loses it.
+- the *intake* (`_intake`) validates pairs, schedules their first check and adds them
+  to the store; it also takes hints;
+- the *poller* (`_poller`) claims the pairs due, asks the API in full calls, decides
+  and commits, in a task of its own;
+- the *outbox* (`_outbox`) takes changes from the store, hands them to an iterator or
+  a callback (in a task of its own then) and acknowledges them.
+
+They share nothing but the store: each waits for work on the store's bells, which any
+process sharing the store makes ring, so a fleet of workers on one Redis sees every
+pair whoever added it. This module starts and stops the parts, and keeps what stopped
+them (the one error that ends a watch).
 
 Time comes from `clock` and waits go through `sleep`, so a test or a sandbox run
 covers a 48-hour window in simulated time. A round's decisions all use the time at
@@ -22,86 +24,41 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
-import itertools
 import logging
 import time
-from collections import deque
-from collections.abc import (
-    AsyncGenerator,
-    AsyncIterable,
-    AsyncIterator,
-    Awaitable,
-    Callable,
-    Iterable,
-    Iterator,
-)
+from collections.abc import AsyncGenerator, Coroutine, Iterable
 from contextlib import aclosing
-from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeAlias
+from typing import TYPE_CHECKING, Any, Self
 
-import attrs
-
-from .._client import SMSPartnerClient
-from .._errors import (
-    APIConnectionError,
-    ClientStateError,
-    InvalidInputError,
-    RateLimitError,
-    ResponseFormatError,
-    ServerError,
-)
-from .._models import MultiStatusResult
-from .._validate import Pair, Pairs, normalize_message_id, normalize_phone, validate_all
-from ._changes import decide
-from ._records import NewPair, PairUpdate, StatusChange, WatchedPair
+from .._errors import ClientStateError, InvalidInputError
+from .._validate import Pairs
+from ._intake import Clock, Intake, SentAt
+from ._outbox import TAKE, OnBatch, OnChange, Outbox
+from ._poller import OnRound, Poller, Sleep, WatchRound
+from ._records import StatusChange
 from ._schedule import Schedule
 from ._store import MemoryStore, WatchStore
 
-__all__ = ["Clock", "OnChange", "OnRound", "SentAt", "Sleep", "WatchRound", "Watcher", "watch"]
+if TYPE_CHECKING:
+    from .._client import SMSPartnerClient
+
+__all__ = [
+    "TAKE",
+    "Clock",
+    "OnBatch",
+    "OnChange",
+    "OnRound",
+    "SentAt",
+    "Sleep",
+    "WatchRound",
+    "Watcher",
+    "watch",
+]
 
 log = logging.getLogger("smspartner_async.watch")
 
-#: Epoch seconds now (default `time.time`: a watch must outlive its process).
-Clock: TypeAlias = Callable[[], float]
-#: Waits that many seconds (default `asyncio.sleep`).
-Sleep: TypeAlias = Callable[[float], Awaitable[Any]]
-#: When a message was sent: epoch seconds, or an aware `datetime`.
-SentAt: TypeAlias = float | datetime
-#: Called with each change; may be a coroutine function.
-OnChange: TypeAlias = Callable[[StatusChange], Any]
-
-# A call that ended in one of these got no answer from the API: its pairs wait for the
-# next round. Any other exception (a bad key, an unauthorised IP) ends the watch.
-_NO_ANSWER = (APIConnectionError, ServerError, RateLimitError, ResponseFormatError)
-_ADD_CHUNK = 10_000
-_TAKE = 1_024
-_MAX_RETRY_DELAY = 300.0
-_PRUNE_EVERY = 3_600.0
 _DEFAULT_RETENTION = 7 * 86_400.0
-# Real seconds a reader with nothing to take waits before it looks at the store again.
-_LOOK_AGAIN = 1.0
-
-
-@attrs.frozen(weakref_slot=False)
-class WatchRound:
-    """What one round did, for metrics (`on_round`)."""
-
-    at: float
-    """When it started (epoch seconds of the watcher's clock); its decisions use this time."""
-    asked: int
-    """Pairs asked about."""
-    changes: int
-    """Changes found."""
-    settled: int
-    """Pairs that settled."""
-    failed: int
-    """Pairs whose call failed for good; they are asked again soon."""
-
-
-#: Called after each round; runs on the event loop, and one that raises is logged and ignored.
-OnRound: TypeAlias = Callable[[WatchRound], Any]
 
 
 class _State:
@@ -124,7 +81,8 @@ class Watcher:
     state lives in `store`: with a durable one, a watcher started again after a
     crash goes on where the last one stopped; changes it had not seen acknowledged
     are delivered again (same `id`), and a pair already settled is never watched
-    again.
+    again. With a shared store (`RedisWatchStore`), every worker's watcher polls and
+    reports the fleet's pairs, whichever worker added them.
 
     Leaving the `async with` (or `aclose()`) stops the watcher: no task is left
     running. So does closing the client: then `changes()` ends once it has delivered
@@ -139,6 +97,9 @@ class Watcher:
         schedule: When to ask and for how long (`Schedule()`).
         on_change: Called with each change, in order, instead of iterating `changes()`;
             a change is acknowledged once the call (or the awaitable it returns) is done.
+        on_batch: Called with each batch of changes (up to `TAKE`, in order), instead of
+            `on_change`; the batch is acknowledged as one once the call is done, so a
+            crash may deliver that whole batch again.
         on_round: Called with a `WatchRound` after each round (metrics).
         clock: Epoch seconds now (`time.time`).
         sleep: Waits that many seconds (`asyncio.sleep`); inject both to simulate time.
@@ -146,11 +107,11 @@ class Watcher:
             nothing); None for ever.
         page_size: Pairs claimed and asked at once; a multiple of the client's batch size
             by default (8,000 with the default options).
-        max_backlog: Changes found and not yet acknowledged past which polling pauses
-            until the consumer catches up (bounds the outbox).
+        max_backlog: Changes found and not yet acknowledged (in the whole store) past
+            which polling pauses until the consumers catch up (bounds the outbox).
         lease: Seconds a claim or a take holds its pairs or changes in a store shared by
             several processes: longer than a page takes to ask, and than the consumer
-            takes over a batch of changes (up to 1,024); past it, another worker may
+            takes over a batch of changes (up to `TAKE`); past it, another worker may
             deliver the same changes again.
     """
 
@@ -161,6 +122,7 @@ class Watcher:
         store: WatchStore | None = None,
         schedule: Schedule | None = None,
         on_change: OnChange | None = None,
+        on_batch: OnBatch | None = None,
         on_round: OnRound | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
@@ -188,37 +150,42 @@ class Watcher:
             )
         if not lease > 0:
             raise InvalidInputError("lease must be a positive number of seconds", value=lease)
+        if on_change is not None and on_batch is not None:
+            raise InvalidInputError("give on_change or on_batch, not both", value="on_batch")
         self._client = client
         self._store: WatchStore = store if store is not None else MemoryStore()
-        self._schedule = schedule if schedule is not None else Schedule()
         self._on_change = on_change
-        self._on_round = on_round
-        self._clock: Clock = clock if clock is not None else time.time
-        self._sleep: Sleep = sleep if sleep is not None else asyncio.sleep
-        self._retention = retention
-        self._page_size = page_size
-        self._max_backlog = max_backlog
-        self._lease = float(lease)
-        self._region = region
+        self._on_batch = on_batch
+        clock = clock if clock is not None else time.time
+        schedule = schedule if schedule is not None else Schedule()
         self._state = _State.NEW
-        self._poller: asyncio.Task[None] | None = None
-        self._deliverer: asyncio.Task[None] | None = None
         self._failure: BaseException | None = None
         self._failure_raised = False
-        self._poller_done = False
-        self._reading = False
-        self._buffer: deque[StatusChange] = deque()
-        self._backlog = 0
-        self._outages = 0
-        self._resume_at = 0.0
-        self._next_prune = 0.0
-        self._adds = 0
-        self._wake = asyncio.Event()  # the poller: pairs added, or closing
-        self._changed = asyncio.Event()  # the consumer: changes committed, or stopping
-        self._room = asyncio.Event()  # the poller: the backlog went down
-        self._idle = asyncio.Event()  # nothing pending, nothing to deliver
-        self._stopped = asyncio.Event()
-        self._parked = asyncio.Event()  # the poller is between rounds (or gone)
+        self._stopped = asyncio.Event()  # closed, failed, or the poller ended
+        self._poller_task: asyncio.Task[None] | None = None
+        self._deliverer: asyncio.Task[None] | None = None
+        self._intake = Intake(self._store, schedule, region, clock)
+        self._poller = Poller(
+            client,
+            self._store,
+            schedule=schedule,
+            clock=clock,
+            sleep=sleep if sleep is not None else asyncio.sleep,
+            page_size=page_size,
+            lease=float(lease),
+            max_backlog=max_backlog,
+            retention=retention,
+            on_round=on_round,
+        )
+        self._outbox = Outbox(
+            self._store,
+            self._intake,
+            clock=clock,
+            lease=float(lease),
+            stopped=self._stopped,
+            running=self._running,
+            check=self._raise_failure,
+        )
 
     def __repr__(self) -> str:
         return f"Watcher(store={self._store!r}, state={self._state!r})"
@@ -230,10 +197,16 @@ class Watcher:
             raise ClientStateError("a Watcher runs once; create another one")
         await self._store.open()
         self._state = _State.RUNNING
-        self._poller = asyncio.create_task(self._poll(), name="smspartner-watch-poller")
+        self._poller_task = asyncio.create_task(self._poll(), name="smspartner-watch-poller")
         if self._on_change is not None:
             self._deliverer = asyncio.create_task(
-                self._deliver(self._on_change), name="smspartner-watch-deliverer"
+                self._deliver(self._outbox.deliver(self._on_change)),
+                name="smspartner-watch-deliverer",
+            )
+        elif self._on_batch is not None:
+            self._deliverer = asyncio.create_task(
+                self._deliver(self._outbox.deliver_batches(self._on_batch)),
+                name="smspartner-watch-deliverer",
             )
         return self
 
@@ -254,9 +227,8 @@ class Watcher:
             return
         started = self._state == _State.RUNNING
         self._state = _State.CLOSED
-        for event in (self._wake, self._changed, self._room, self._stopped):
-            event.set()
-        tasks = [task for task in (self._poller, self._deliverer) if task is not None]
+        self._stopped.set()
+        tasks = [task for task in (self._poller_task, self._deliverer) if task is not None]
         for task in tasks:
             task.cancel()
         try:
@@ -277,26 +249,20 @@ class Watcher:
         """Until the watcher stops: returns when it was closed (or its client was), raises
         what stopped it otherwise."""
         await self._stopped.wait()
+        if self._deliverer is not None and not self._deliverer.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self._deliverer)
         self._raise_failure()
 
     async def wait_idle(self) -> None:
-        """Until no pair is pending and every change has been delivered.
+        """Until no pair is pending and every change has been acknowledged.
 
-        Needs a consumer: `on_change`, or a task iterating `changes()`.
+        Needs a consumer: `on_change`, `on_batch`, or a task iterating `changes()`.
         """
-        while not self._idle.is_set() and not self._stopped.is_set():
-            idle, stopped = (
-                asyncio.ensure_future(self._idle.wait()),
-                asyncio.ensure_future(self._stopped.wait()),
-            )
-            try:
-                await asyncio.wait((idle, stopped), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                idle.cancel()
-                stopped.cancel()
+        await self._outbox.wait_idle()
         self._raise_failure()
 
-    # -- adding pairs ------------------------------------------------------------------
+    # -- the intake --------------------------------------------------------------------
 
     async def add(
         self,
@@ -314,20 +280,8 @@ class Watcher:
         `retention`) keeps its state. A change's `index` is the pair's position in
         the `add` call that first gave it.
         """
-        if self._state != _State.RUNNING or self._poller_done:
-            raise ClientStateError("this watcher is not running")
-        now = self._clock()
-        self._adds += 1
-        self._idle.clear()
-        added = 0
-        try:
-            async for chunk in _new_pairs(pairs, sent_at, now, self._region, self._schedule):
-                added += await self._store.add(chunk)
-        finally:
-            self._wake.set()
-            # The consumer looks again: with nothing new (every pair known), it is idle again.
-            self._changed.set()
-        return added
+        self._check_running()
+        return await self._intake.add(pairs, sent_at)
 
     async def hint(self, message_id: int | str, phone_number: str | None = None) -> int:
         """Ask about this message's pair (every pending pair of the message, without a
@@ -339,13 +293,10 @@ class Watcher:
         the pair due once it is (`WatchStore.hint`). Returns how many pending pairs it
         made due. Raises `InvalidInputError` for a bad phone number or message id.
         """
-        if self._state != _State.RUNNING or self._poller_done:
-            raise ClientStateError("this watcher is not running")
-        key = normalize_message_id(message_id)
-        phone = None if phone_number is None else normalize_phone(phone_number, self._region)
-        return await self._store.hint(key, phone, now=self._clock())
+        self._check_running()
+        return await self._intake.hint(message_id, phone_number)
 
-    # -- reading changes -----------------------------------------------------------------
+    # -- the outbox --------------------------------------------------------------------
 
     def changes(self, *, until_idle: bool = False) -> AsyncGenerator[StatusChange, None]:
         """The changes found, in order, each acknowledged when the next one is asked for.
@@ -354,285 +305,61 @@ class Watcher:
         closed, once what was found has been delivered), or, with `until_idle`, until
         no pair is pending any more. Leaving the loop early (`break`, an exception)
         does not acknowledge the change in hand: the next `changes()` starts with it.
-        One reader at a time, and none with `on_change`.
+        One reader at a time, and none with `on_change` or `on_batch`.
         """
-        if self._on_change is not None:
-            raise ClientStateError("this watcher delivers its changes to on_change")
-        return self._iterate(until_idle)
+        self._check_readable()
+        return self._outbox.changes(until_idle)
 
-    async def _iterate(self, until_idle: bool) -> AsyncGenerator[StatusChange, None]:
-        if self._reading:
-            raise ClientStateError("changes() is already being read")
+    def batches(self, *, until_idle: bool = False) -> AsyncGenerator[list[StatusChange], None]:
+        """The changes found, in order, a batch (up to `TAKE`) at a time, each batch
+        acknowledged as one when the next one is asked for.
+
+        One store call per batch rather than per change: what a consumer keeping up with
+        a fleet wants. A crash (or leaving the loop early) delivers the batch in hand
+        again, whole. Otherwise as `changes()`.
+        """
+        self._check_readable()
+        return self._outbox.batches(until_idle)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _running(self) -> bool:
+        return self._state == _State.RUNNING
+
+    def _check_running(self) -> None:
+        if self._state != _State.RUNNING or self._poller_task is None or self._poller_task.done():
+            raise ClientStateError("this watcher is not running")
+
+    def _check_readable(self) -> None:
+        if self._on_change is not None or self._on_batch is not None:
+            raise ClientStateError("this watcher delivers its changes to its callback")
         if self._state == _State.NEW:
             raise ClientStateError("enter the watcher (async with) before reading changes")
-        self._reading = True
-        buffer, store = self._buffer, self._store
-        try:
-            while True:
-                if self._state != _State.RUNNING:
-                    return
-                if not buffer:
-                    self._changed.clear()
-                    adds = self._adds
-                    nothing_pending = (await store.next_due()) is None
-                    batch = await store.take_changes(
-                        now=self._clock(), limit=_TAKE, lease=self._lease
-                    )
-                    if batch:
-                        buffer.extend(batch)
-                        continue
-                    if self._backlog:
-                        # Nothing left to take: what this process found has been taken and
-                        # acknowledged, here or (in a shared store) by other workers.
-                        self._backlog = 0
-                        self._room.set()
-                    self._raise_failure()
-                    if self._poller_done:
-                        return
-                    if nothing_pending and adds == self._adds:
-                        if not self._parked.is_set():
-                            # The poller is ending the round that settled the last pairs.
-                            await self._parked.wait()
-                            continue
-                        self._idle.set()
-                        if until_idle:
-                            return
-                    await self._wait_changed()
-                    continue
-                change = buffer.popleft()
-                try:
-                    yield change
-                except GeneratorExit:
-                    buffer.appendleft(change)
-                    raise
-                if self._state != _State.RUNNING:
-                    buffer.appendleft(change)  # the store is closed: delivered again next time
-                    return
-                await store.ack((change.id,))
-                self._backlog = max(self._backlog - 1, 0)
-                if self._backlog < self._max_backlog:
-                    self._room.set()
-        finally:
-            self._reading = False
-
-    async def _wait_changed(self) -> None:
-        """Until a commit of this watcher's finds changes, or `_LOOK_AGAIN` seconds.
-
-        In a shared store, other workers commit changes, and changes a dead worker
-        took come back when their lease lapses: no commit of ours says so, so the
-        reader looks at the store again now and then (real seconds, whatever the clock).
-        """
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_LOOK_AGAIN):
-                await self._changed.wait()
-
-    async def _deliver(self, on_change: OnChange) -> None:
-        try:
-            async with aclosing(self._iterate(until_idle=False)) as changes:
-                async for change in changes:
-                    outcome = on_change(change)
-                    if inspect.isawaitable(outcome):
-                        await outcome
-        except Exception as exc:
-            self._fail(exc)
-        finally:
-            if self._poller_done:
-                self._stopped.set()
-
-    # -- polling -------------------------------------------------------------------------
 
     async def _poll(self) -> None:
         try:
-            while True:
-                self._wake.clear()
-                now = self._clock()
-                if now >= self._resume_at:
-                    await self._round(now)
-                    await self._prune(now)
-                due = await self._store.next_due()
-                self._parked.set()
-                if due is None:
-                    await self._wake.wait()
-                else:
-                    due = max(due, self._resume_at)
-                    if due <= now:
-                        due = now + 1.0  # due pairs no claim returned: held by another worker
-                    delay = due - self._clock()
-                    if delay > 0:
-                        await self._nap(delay)
-                self._parked.clear()
+            await self._poller.run()
         except ClientStateError as exc:
             if not self._client.is_closed:
                 self._fail(exc)
         except Exception as exc:
             self._fail(exc)
         finally:
-            self._poller_done = True
-            self._parked.set()
-            self._changed.set()
-            if self._deliverer is None or self._deliverer.done():
-                self._stopped.set()
+            self._stopped.set()
 
-    async def _round(self, now: float) -> None:
-        """Every pair due at `now`, a page at a time, pipelined.
-
-        The next page is claimed while this one is asked, and a page is committed
-        while the next one is asked: the store's work (a worker thread, for SQLite)
-        overlaps the API calls and the parsing. Commits stay in page order.
-
-        Store calls are shielded from cancellation: a watcher stopped mid-round lets
-        the claim or commit in flight end (`_finish`) before it closes the store, so
-        that a shared store knows what it holds and hands it back at once, rather than
-        leaving a claim whose answer was cut off held for a whole lease.
-        """
-        tally = _Tally()
-        claim = await self._claim_ahead(now)
-        commit: asyncio.Future[None] | None = None
+    async def _deliver(self, delivery: Coroutine[Any, Any, None]) -> None:
         try:
-            while claim is not None:
-                page = await asyncio.shield(claim)
-                claim = None
-                if not page:
-                    break
-                if len(page) == self._page_size:
-                    claim = await self._claim_ahead(now)
-                results = await self._ask(page, now)
-                updates, found = self._decide(page, results, now, tally)
-                if commit is not None:
-                    await asyncio.shield(commit)
-                commit = asyncio.ensure_future(self._commit(updates, found))
-                if results is None and claim is not None:
-                    # No answer at all: the page claimed ahead is not asked either.
-                    page, claim = await asyncio.shield(claim), None
-                    updates, found = self._decide(page, None, now, tally)
-                    await asyncio.shield(commit)
-                    commit = asyncio.ensure_future(self._commit(updates, found))
-            if commit is not None:
-                await asyncio.shield(commit)
-                commit = None
-        finally:
-            await _finish(claim, commit)
-        if tally.asked:
-            self._report(WatchRound(now, tally.asked, tally.changes, tally.settled, tally.failed))
-
-    async def _claim_ahead(self, now: float) -> asyncio.Future[list[WatchedPair]] | None:
-        """Start claiming the next page, once the consumer has room for what it may find."""
-        while self._backlog >= self._max_backlog and self._state == _State.RUNNING:
-            self._room.clear()
-            await self._room.wait()
-        if self._state != _State.RUNNING:
-            return None
-        return asyncio.ensure_future(
-            self._store.claim(now=now, limit=self._page_size, lease=self._lease)
-        )
-
-    async def _ask(self, page: list[WatchedPair], now: float) -> list[MultiStatusResult] | None:
-        """The page's results, or None when not one of its calls got an answer (an outage)."""
-        try:
-            results = await self._client.multi_status(
-                [(pair.phone_number, pair.message_id) for pair in page], fail_fast=False
-            )
-        except _NO_ANSWER as exc:
-            self._outages += 1
-            delay = self._retry_delay()
-            self._resume_at = self._schedule.retry_at(now, delay)
-            log.warning(
-                "watch: no answer for %d pairs (%s); asking again in %.0f s",
-                len(page),
-                type(exc).__name__,
-                delay,
-            )
-            return None
-        self._outages = 0
-        return results
-
-    def _decide(
-        self,
-        page: list[WatchedPair],
-        results: list[MultiStatusResult] | None,
-        now: float,
-        tally: _Tally,
-    ) -> tuple[list[PairUpdate], list[StatusChange]]:
-        schedule, delay = self._schedule, self._retry_delay()
-        updates: list[PairUpdate] = []
-        found: list[StatusChange] = []
-        append, keep = updates.append, found.append
-        failed = settled = 0
-        if results is None:
-            failed = len(page)
-            answers: Iterable[MultiStatusResult | None] = itertools.repeat(None, len(page))
-        else:
-            answers = results
-        for pair, result in zip(page, answers, strict=True):
-            update, change = decide(pair, result, now, schedule, delay)
-            append(update)
-            if change is not None:
-                keep(change)
-                settled += change.settled
-            if result is not None and result.error is not None:
-                failed += 1
-        tally.asked += len(page)
-        tally.changes += len(found)
-        tally.settled += settled
-        tally.failed += failed
-        return updates, found
-
-    async def _commit(self, updates: list[PairUpdate], found: list[StatusChange]) -> None:
-        await self._store.commit(updates, found)
-        if found:
-            self._backlog += len(found)
-            self._changed.set()
-
-    def _report(self, report: WatchRound) -> None:
-        log.debug(
-            "watch round: %d asked, %d changes, %d settled, %d failed",
-            report.asked,
-            report.changes,
-            report.settled,
-            report.failed,
-        )
-        if self._on_round is not None:
-            try:
-                self._on_round(report)
-            except Exception:
-                log.exception("on_round raised; ignored")
-
-    def _retry_delay(self) -> float:
-        first = self._schedule.intervals[0]
-        return min(first * 2.0 ** min(self._outages, 16), max(_MAX_RETRY_DELAY, first))
-
-    async def _prune(self, now: float) -> None:
-        if self._retention is None or now < self._next_prune:
-            return
-        self._next_prune = now + _PRUNE_EVERY
-        forgotten = await self._store.prune(settled_before=now - self._retention)
-        if forgotten:
-            log.debug("watch: forgot %d settled pairs", forgotten)
-
-    async def _nap(self, delay: float) -> None:
-        """`sleep(delay)`, cut short when pairs are added or the watcher closes."""
-        sleeper = asyncio.ensure_future(self._sleep(delay))
-        waker = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait((sleeper, waker), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (sleeper, waker):
-                task.cancel()
-            await asyncio.wait((sleeper, waker))
-            if not sleeper.cancelled():
-                sleeper.exception()  # a failing sleep is seen by the next round's time
-
-    # -- failures --------------------------------------------------------------------------
+            await delivery
+        except Exception as exc:
+            self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
         if self._failure is None:
             self._failure = exc
             log.error("watch stopped: %s", type(exc).__name__)
-        for task in (self._poller, self._deliverer):
+        for task in (self._poller_task, self._deliverer):
             if task is not None and task is not asyncio.current_task() and not task.done():
                 task.cancel()
-        self._changed.set()
-        self._room.set()
         self._stopped.set()
 
     def _raise_failure(self) -> None:
@@ -681,109 +408,11 @@ async def watch(
                 yield change
 
 
-# -- helpers -------------------------------------------------------------------------------
-
-
-@attrs.define
-class _Tally:
-    asked: int = 0
-    changes: int = 0
-    settled: int = 0
-    failed: int = 0
-
-
-async def _finish(*futures: asyncio.Future[Any] | None) -> None:
-    """Let a round's claim and commit in flight end (a store call cannot be half-done)
-    without raising over the exception that ended the round."""
-    pending = [future for future in futures if future is not None]
-    if not pending:
-        return
-    await asyncio.wait(pending)
-    for future in pending:
-        if not future.cancelled():
-            future.exception()
-
-
 def _client_limits(client: SMSPartnerClient) -> tuple[int, int, str]:
     """The client's batch size, concurrency and region: pages are sized from them."""
     try:
-        options = client._caller.options
-        return options.batch_size, client._shared.flow.max_concurrency, options.default_region
+        return client.batch_size, client.max_concurrency, client.default_region
     except AttributeError:
         raise InvalidInputError(
             "client must be an SMSPartnerClient", value=type(client).__name__
         ) from None
-
-
-def _epoch(value: object, now: float) -> float:
-    if value is None:
-        return now
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise InvalidInputError(
-                "sent_at must be an aware datetime (with a tzinfo)", value=value
-            )
-        return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise InvalidInputError("sent_at must be epoch seconds or a datetime", value=value)
-    return float(value)
-
-
-async def _new_pairs(
-    pairs: Pairs,
-    sent_at: SentAt | Iterable[SentAt | None] | None,
-    now: float,
-    region: str,
-    schedule: Schedule,
-) -> AsyncIterator[list[NewPair]]:
-    """Validated store records, `_ADD_CHUNK` at a time, each with its position and times."""
-    if sent_at is None or isinstance(sent_at, int | float | datetime):
-        one = _epoch(sent_at, now)
-        times: Iterator[float] = itertools.repeat(one)
-        exact = False
-    else:
-        try:
-            times = (_epoch(value, now) for value in sent_at)
-        except TypeError:
-            raise InvalidInputError(
-                "sent_at must be a time or an iterable of times", value=sent_at
-            ) from None
-        exact = True
-    position = 0
-    async for items in _slices(pairs, _ADD_CHUNK):
-        keys = validate_all(items, region, position)
-        when = list(itertools.islice(times, len(keys)))
-        if len(when) != len(keys):
-            raise InvalidInputError("sent_at has fewer times than there are pairs", value=len(when))
-        first = schedule.first_check
-        yield [
-            NewPair(phone, message_id, index, sent, first(sent))
-            for index, ((phone, message_id), sent) in enumerate(
-                zip(keys, when, strict=True), position
-            )
-        ]
-        position += len(keys)
-        await asyncio.sleep(0)  # a million pairs: let the loop breathe between chunks
-    if exact and next(times, None) is not None:
-        raise InvalidInputError("sent_at has more times than there are pairs", value=position)
-
-
-async def _slices(pairs: Pairs, size: int) -> AsyncIterator[list[Pair]]:
-    if isinstance(pairs, AsyncIterable):
-        chunk: list[Pair] = []
-        async for pair in pairs:
-            chunk.append(pair)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-        return
-    given: object = pairs
-    if isinstance(given, str | bytes) or not isinstance(given, Iterable):
-        raise InvalidInputError(
-            "pairs must be an iterable of (phone, message_id) pairs", value=pairs
-        )
-    iterator = iter(pairs)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk

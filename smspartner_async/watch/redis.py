@@ -24,9 +24,10 @@ A pair's *member* is `phone:message_id`; a change is known by its id, `phone:id:
 - `{ns}:kept`     sorted set, "message_id:phone" ("message_id:" without a phone) -> when
                    hinted: hints for pairs not added yet, bounded in number and in time;
 - `{ns}:settled_status` hash, member -> its last status: for `counts`, until pruned;
-- `{ns}:wake`     a pub/sub channel, not a key: every script that makes pairs due or moves
-                   the outbox publishes "due" or "outbox" there, and every open store
-                   listens, so each worker's watcher learns of what the others did;
+- `{ns}:wake`     a pub/sub channel, not a key: every script that makes pairs due, fills
+                   the outbox or empties it publishes "due", "outbox" or "room" there, and
+                   every open store listens and rings its bells, so each worker's watcher
+                   learns of what the others did within a notice's delivery (or `RECHECK`);
 - `{ns}:token`, `{ns}:position`: counters; `{ns}:version`: the layout version.
 
 Redis memory (`benchmarks/redis_store.py`, Redis 7.0): a pending pair costs an entry in
@@ -71,25 +72,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import re
+import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from importlib import resources
 from typing import Any, Final, NamedTuple, TypeVar
 
 import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from .._errors import ClientStateError, InvalidInputError
 from .._models import DeliveryStatus
-from ..watch._bell import Bells
-from ..watch._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS
-from ..watch._records import (
+from .._redis_commands import redis_command, redis_from_url
+from ._bell import Bells
+from ._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS
+from ._records import (
     NewPair,
     PairUpdate,
     SettleReason,
@@ -118,370 +121,19 @@ _LISTEN_BACKOFF: Final = (0.1, 2.0)  # seconds between reconnects of the listene
 _STATUS: dict[str, DeliveryStatus | None] = {"": None, **{s.value: s for s in DeliveryStatus}}
 _REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
 
-# Helpers the scripts start with. Commands go out a thousand items at a time rather than one
-# per pair: a page of 8,000 then costs Redis a few dozen commands, not 40,000 (Lua's `unpack`
-# also has a limit of some 8,000 values).
-_PRELUDE = """
-local function batched(command, key, items)
-  for i = 1, #items, 1000 do
-    redis.call(command, key, unpack(items, i, math.min(i + 999, #items)))
-  end
-end
-local function fetched(command, key, fields)
-  local values = {}
-  for i = 1, #fields, 1000 do
-    local got = redis.call(command, key, unpack(fields, i, math.min(i + 999, #fields)))
-    for j = 1, #got do
-      values[#values + 1] = got[j]
-    end
-  end
-  return values
-end
-local function push(list, a, b)
-  list[#list + 1] = a
-  list[#list + 1] = b
-end
-local function lines(text)
-  local found = {}
-  for line in string.gmatch(text, '[^\\n]+') do
-    found[#found + 1] = line
-  end
-  return found
-end
-"""
-# The time in Redis, in ms: the clock of every lease.
-_NOW_MS = """
-local t = redis.call('TIME')
-local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
+_USES = re.compile(r"^-- uses: (.+)$", re.MULTILINE)
 
-# Pages go to and from the scripts as one string, a line per pair or change: a reply of
-# 24,000 strings costs redis-py seconds to parse, one string of the same bytes next to nothing.
 
-# KEYS: pairs, due, settled, byid, kept. ARGV: a line "member|due_at|record" per pair, the
-# wake channel. Returns the new count.
-_ADD = (
-    _PRELUDE
-    + """
-local members, dues, records, seen = {}, {}, {}, {}
-for _, line in ipairs(lines(ARGV[1])) do
-  local m, at, record = string.match(line, '^([^|]*)|([^|]*)|(.*)$')
-  if not seen[m] then
-    seen[m] = true
-    members[#members + 1] = m
-    dues[#dues + 1] = at
-    records[#records + 1] = record
-  end
-end
-local pending = fetched('HMGET', KEYS[1], members)
-local settled = fetched('ZMSCORE', KEYS[3], members)
-local new_pairs, new_dues, ids = {}, {}, {}
-local hints = redis.call('ZCARD', KEYS[5]) > 0
-for i = 1, #members do
-  if not pending[i] and not settled[i] then
-    local phone, id = string.match(members[i], '^(.*):([^:]*)$')
-    local at = tonumber(dues[i])
-    if hints then
-      local mine = redis.call('ZSCORE', KEYS[5], id .. ':' .. phone)
-      local every = redis.call('ZSCORE', KEYS[5], id .. ':')
-      if mine then
-        redis.call('ZREM', KEYS[5], id .. ':' .. phone)
-        at = math.min(at, tonumber(mine))
-      end
-      if every then
-        at = math.min(at, tonumber(every))
-      end
-    end
-    push(new_pairs, members[i], records[i])
-    push(new_dues, string.format('%.17g', at), members[i])
-    push(ids, 0, id .. ':' .. phone)
-  end
-end
-batched('HSET', KEYS[1], new_pairs)
-batched('ZADD', KEYS[2], new_dues)
-batched('ZADD', KEYS[4], ids)
-if #new_dues > 0 then
-  redis.call('PUBLISH', ARGV[2], 'due')
-end
-return #new_dues / 2
-"""
-)
-
-# KEYS: pairs, due, held, held_due, holder, token, kept. ARGV: now, limit, lease_ms, keep (s).
-# Returns {token, a line "member|due_at|record" per pair}, or {} when none is due.
-_CLAIM = (
-    _PRELUDE
-    + _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[4])))
-local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now_ms)
-if #lapsed > 0 then
-  local dues, back = fetched('ZMSCORE', KEYS[4], lapsed), {}
-  for i = 1, #lapsed do
-    push(back, dues[i], lapsed[i])
-  end
-  batched('ZADD', KEYS[2], back)
-  batched('ZREM', KEYS[4], lapsed)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, ARGV[2])
-if #due == 0 then
-  return {}
-end
-redis.call('ZREMRANGEBYRANK', KEYS[2], 0, #due / 2 - 1)
-local token = redis.call('INCR', KEYS[6])
-local lease_end = string.format('%.0f', now_ms + tonumber(ARGV[3]))
-local members, held, held_due, holder = {}, {}, {}, {}
-for i = 1, #due, 2 do
-  local m, at = due[i], due[i + 1]
-  members[#members + 1] = m
-  push(held, lease_end, m)
-  push(held_due, at, m)
-  push(holder, m, token)
-end
-batched('ZADD', KEYS[3], held)
-batched('ZADD', KEYS[4], held_due)
-batched('HSET', KEYS[5], holder)
-local records, claimed = fetched('HMGET', KEYS[1], members), {}
-for i = 1, #members do
-  claimed[i] = members[i] .. '|' .. due[2 * i] .. '|' .. records[i]
-end
-return {token, table.concat(claimed, '\\n')}
-"""
-)
-
-# KEYS: pairs, due, held, held_due, holder, settled, outbox, changes, position, byid, hinted,
-# settled_status.
-# ARGV[1]: a line "member|token|due_at|record" per update ("member|token||settled_at|status"
-# settles); ARGV[2]: a line "member<TAB>change id<TAB>change" per change; ARGV[3]: the wake
-# channel. Returns how many updates it refused.
-_COMMIT = (
-    _PRELUDE
-    + """
-local members, tokens, dues, rests = {}, {}, {}, {}
-for _, line in ipairs(lines(ARGV[1])) do
-  local m, token, at, rest = string.match(line, '^([^|]*)|([^|]*)|([^|]*)|(.*)$')
-  members[#members + 1] = m
-  tokens[#tokens + 1] = token
-  dues[#dues + 1] = at
-  rests[#rests + 1] = rest
-end
-local holders = fetched('HMGET', KEYS[5], members)
-local hinted = {}
-if redis.call('HLEN', KEYS[11]) > 0 then
-  hinted = fetched('HMGET', KEYS[11], members)
-end
-local refused, count = {}, 0
-local done, gone, settled, kept, rescheduled, ids, statuses = {}, {}, {}, {}, {}, {}, {}
-for i = 1, #members do
-  local m = members[i]
-  if holders[i] == tokens[i] then
-    done[#done + 1] = m
-    if dues[i] == '' then
-      gone[#gone + 1] = m
-      local at, status = string.match(rests[i], '^([^|]*)|(.*)$')
-      push(settled, at, m)
-      push(statuses, m, status)
-      local phone, id = string.match(m, '^(.*):([^:]*)$')
-      ids[#ids + 1] = id .. ':' .. phone
-    else
-      local at = dues[i]
-      if hinted[i] and tonumber(hinted[i]) < tonumber(at) then
-        at = hinted[i]
-      end
-      push(kept, m, rests[i])
-      push(rescheduled, at, m)
-    end
-  else
-    refused[m] = true
-    count = count + 1
-  end
-end
-batched('HDEL', KEYS[5], done)
-batched('ZREM', KEYS[3], done)
-batched('ZREM', KEYS[4], done)
-if #hinted > 0 then
-  batched('HDEL', KEYS[11], done)
-end
-batched('HDEL', KEYS[1], gone)
-batched('ZREM', KEYS[2], gone)
-batched('ZREM', KEYS[10], ids)
-batched('ZADD', KEYS[6], settled)
-batched('HSET', KEYS[12], statuses)
-batched('HSET', KEYS[1], kept)
-batched('ZADD', KEYS[2], rescheduled)
-if #rescheduled > 0 then
-  redis.call('PUBLISH', ARGV[3], 'due')
-end
-local found = {}
-for _, line in ipairs(lines(ARGV[2])) do
-  local m, id, change = string.match(line, '^([^\\t]*)\\t([^\\t]*)\\t(.*)$')
-  if not refused[m] then
-    found[#found + 1] = {id, change}
-  end
-end
-if #found > 0 then
-  local position = redis.call('INCRBY', KEYS[9], #found) - #found
-  local outbox, changes = {}, {}
-  for i, c in ipairs(found) do
-    push(outbox, position + i, c[1])
-    push(changes, c[1], c[2])
-  end
-  batched('ZADD', KEYS[7], outbox)
-  batched('HSET', KEYS[8], changes)
-  redis.call('PUBLISH', ARGV[3], 'outbox')
-end
-return count
-"""
-)
-
-# KEYS: due, held_due. Returns {earliest due_at of the free pairs, of the held ones}.
-_NEXT_DUE = """
-local free = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local held = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-return {free[2] or false, held[2] or false}
-"""
-
-# KEYS: outbox, changes, taken, taker, token. ARGV: limit, lease_ms.
-# Returns {token, a line per change (its JSON)}, or {} when none is free.
-_TAKE = (
-    _PRELUDE
-    + _NOW_MS
-    + """
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now_ms)
-local limit = tonumber(ARGV[1])
-local ids = redis.call('ZRANGE', KEYS[1], 0, limit + redis.call('ZCARD', KEYS[3]) - 1)
-if #ids == 0 then
-  return {}
-end
-local held, free = fetched('ZMSCORE', KEYS[3], ids), {}
-for i = 1, #ids do
-  if not held[i] and #free < limit then
-    free[#free + 1] = ids[i]
-  end
-end
-if #free == 0 then
-  return {}
-end
-local token = redis.call('INCR', KEYS[5])
-local lease_end = string.format('%.0f', now_ms + tonumber(ARGV[2]))
-local taken, taker = {}, {}
-for _, id in ipairs(free) do
-  push(taken, lease_end, id)
-  push(taker, id, token)
-end
-batched('ZADD', KEYS[3], taken)
-batched('HSET', KEYS[4], taker)
-return {token, table.concat(fetched('HMGET', KEYS[2], free), '\\n')}
-"""
-)
-
-# KEYS: outbox, changes, taken, taker. ARGV: the wake channel, then change ids.
-_ACK = (
-    _PRELUDE
-    + """
-local ids = {unpack(ARGV, 2, math.min(#ARGV, 8001))}
-for i = 8002, #ARGV do
-  ids[#ids + 1] = ARGV[i]
-end
-batched('ZREM', KEYS[1], ids)
-batched('HDEL', KEYS[2], ids)
-batched('ZREM', KEYS[3], ids)
-batched('HDEL', KEYS[4], ids)
-redis.call('PUBLISH', ARGV[1], 'outbox')
-"""
-)
-
-# KEYS: due, held, held_due, holder, taken, taker.
-# ARGV: the number of pairs; (member, token) per pair; then (change id, token) per change;
-# then the wake channel.
-# Hands back what the caller still holds: pairs to `due`, changes to whoever takes next.
-_RELEASE = """
-local n = tonumber(ARGV[1])
-local channel = table.remove(ARGV)
-for i = 2, 1 + 2 * n, 2 do
-  local m = ARGV[i]
-  if redis.call('HGET', KEYS[4], m) == ARGV[i + 1] then
-    local at = redis.call('ZSCORE', KEYS[3], m)
-    if at then
-      redis.call('ZADD', KEYS[1], at, m)
-      redis.call('ZREM', KEYS[2], m)
-      redis.call('ZREM', KEYS[3], m)
-    end
-    redis.call('HDEL', KEYS[4], m)
-  end
-end
-for i = 2 + 2 * n, #ARGV, 2 do
-  local id = ARGV[i]
-  if redis.call('HGET', KEYS[6], id) == ARGV[i + 1] then
-    redis.call('ZREM', KEYS[5], id)
-    redis.call('HDEL', KEYS[6], id)
-  end
-end
-redis.call('PUBLISH', channel, 'due')
-redis.call('PUBLISH', channel, 'outbox')
-"""
-
-# KEYS: pairs, due, held, settled, byid, hinted, kept.
-# ARGV: message id, phone ("" for every recipient), now, keep (s), keep at most, wake channel.
-# Makes the message's pending pairs due at `now`; keeps the hint for pairs not added yet.
-# Returns how many pending pairs it made due.
-_HINT = """
-local id, phone, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[7], '-inf', '(' .. (now - tonumber(ARGV[4])))
-local members = {}
-if phone == '' then
-  local found = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. id .. ':', '[' .. id .. ';')
-  for _, entry in ipairs(found) do
-    members[#members + 1] = string.sub(entry, #id + 2) .. ':' .. id
-  end
-  redis.call('ZADD', KEYS[7], ARGV[3], id .. ':')
-else
-  local m = phone .. ':' .. id
-  if redis.call('HEXISTS', KEYS[1], m) == 1 then
-    members[1] = m
-  elseif not redis.call('ZSCORE', KEYS[4], m) then
-    redis.call('ZADD', KEYS[7], ARGV[3], id .. ':' .. phone)
-  end
-end
-local over = redis.call('ZCARD', KEYS[7]) - tonumber(ARGV[5])
-if over > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[7], 0, over - 1)
-end
-local made = 0
-for _, m in ipairs(members) do
-  if redis.call('ZSCORE', KEYS[3], m) then
-    local before = tonumber(redis.call('HGET', KEYS[6], m))
-    if not before or now < before then
-      redis.call('HSET', KEYS[6], m, ARGV[3])
-    end
-    made = made + 1
-  else
-    local at = redis.call('ZSCORE', KEYS[2], m)
-    if at then
-      if tonumber(at) > now then
-        redis.call('ZADD', KEYS[2], ARGV[3], m)
-      end
-      made = made + 1
-    end
-  end
-end
-if made > 0 then
-  redis.call('PUBLISH', ARGV[6], 'due')
-end
-return made
-"""
-
-# KEYS: settled, settled_status. ARGV: settled before (exclusive). Returns how many it forgot.
-_PRUNE = (
-    _PRELUDE
-    + """
-local old = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
-batched('ZREM', KEYS[1], old)
-batched('HDEL', KEYS[2], old)
-return #old
-"""
-)
+@functools.cache
+def _script(name: str) -> str:
+    """The Lua script `lua/<name>.lua` (package data), after the helpers it names on its
+    "-- uses:" line. Pages go to and from the scripts as one string, a line per pair or
+    change: a reply of 24,000 strings costs redis-py seconds to parse, one string of the
+    same bytes next to nothing."""
+    text = (resources.files(__package__) / "lua" / f"{name}.lua").read_text(encoding="utf-8")
+    uses = _USES.search(text)
+    helpers = "".join(_script(used) for used in uses.group(1).split(", ")) if uses else ""
+    return helpers + text
 
 
 class WatchStoreUnavailableError(ClientStateError):
@@ -522,15 +174,15 @@ class _Keys(NamedTuple):
 
 class _Scripts:
     def __init__(self, redis: Redis | RedisCluster) -> None:
-        self.add = redis.register_script(_ADD)
-        self.claim = redis.register_script(_CLAIM)
-        self.commit = redis.register_script(_COMMIT)
-        self.next_due = redis.register_script(_NEXT_DUE)
-        self.take = redis.register_script(_TAKE)
-        self.ack = redis.register_script(_ACK)
-        self.release = redis.register_script(_RELEASE)
-        self.hint = redis.register_script(_HINT)
-        self.prune = redis.register_script(_PRUNE)
+        self.add = redis.register_script(_script("add"))
+        self.claim = redis.register_script(_script("claim"))
+        self.commit = redis.register_script(_script("commit"))
+        self.next_due = redis.register_script(_script("next_due"))
+        self.take = redis.register_script(_script("take"))
+        self.ack = redis.register_script(_script("ack"))
+        self.release = redis.register_script(_script("release"))
+        self.hint = redis.register_script(_script("hint"))
+        self.prune = redis.register_script(_script("prune"))
 
 
 class RedisWatchStore:
@@ -581,6 +233,8 @@ class RedisWatchStore:
         self._taken: dict[str, str] = {}
         self.bells = Bells(recheck=RECHECK)
         self._listener: asyncio.Task[None] | None = None
+        self._listening = False
+        self._stop = ""
 
     def __repr__(self) -> str:
         # Never the URL: it may hold a password.
@@ -594,15 +248,7 @@ class RedisWatchStore:
         if self._scripts is not None:
             raise ClientStateError(f"{self!r} is already open")
         if self._url is not None:
-            self._redis = Redis.from_url(
-                self._url,
-                # No socket timeout: redis-py would send through asyncio.wait_for, which
-                # loses cancellations on Python 3.11 (see contrib/redis.py); `_call` bounds
-                # every command instead. One quick retry on a dropped connection.
-                socket_timeout=None,
-                socket_connect_timeout=2.0,
-                retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
-            )
+            self._redis = redis_from_url(self._url)  # see _redis_commands: no socket timeout
         redis = self._client()
         try:
             keys = self._keys
@@ -622,8 +268,10 @@ class RedisWatchStore:
         self._held.clear()
         self._taken.clear()
         if isinstance(redis, Redis):  # redis-py's cluster client has no asyncio pub/sub
+            self._listening = True
+            self._stop = f"{self._keys.wake}:{uuid.uuid4().hex}"
             self._listener = asyncio.create_task(
-                self._listen(redis), name="smspartner-watch-store-listener"
+                self._listen(redis, self._stop), name="smspartner-watch-store-listener"
             )
 
     async def close(self) -> None:
@@ -639,10 +287,7 @@ class RedisWatchStore:
             self._scripts = None
             self._held.clear()
             self._taken.clear()
-            listener, self._listener = self._listener, None
-            if listener is not None:
-                listener.cancel()
-                await asyncio.wait([listener])
+            await self._stop_listening()
             if self._url is not None and self._redis is not None:
                 redis, self._redis = self._redis, None
                 await redis.aclose()
@@ -877,11 +522,11 @@ class RedisWatchStore:
         await self._call(
             "acknowledging changes",
             scripts.ack(
-                keys=[keys.outbox, keys.changes, keys.taken, keys.taker],
-                args=[keys.wake, *change_ids],
+                keys=[keys.outbox, keys.changes, keys.taken, keys.taker, keys.wake],
+                args=list(change_ids),
             ),
         )
-        self.bells.outbox.ring()
+        self.bells.room.ring()
         for change_id in change_ids:
             self._taken.pop(change_id, None)
 
@@ -915,50 +560,71 @@ class RedisWatchStore:
             ),
         )
 
-    async def _listen(self, redis: Redis) -> None:
+    async def _listen(self, redis: Redis, stop: str) -> None:
         """Ring the bells for what every store of the namespace publishes, for as long as
         the store is open; after a lost connection, subscribe again and ring both (what was
-        published meanwhile is lost; `RECHECK` bounds that too)."""
+        published meanwhile is lost; `RECHECK` bounds that too).
+
+        It ends when `close` publishes on `stop`, this store's own channel, or at its next
+        look (every `RECHECK`): never by a cancellation, which a read blocked in redis-py's
+        pub/sub does not always deliver.
+        """
         wait = _LISTEN_BACKOFF[0]
-        bells = self.bells
-        while True:
+        bells, wake = self.bells, self._keys.wake
+        while self._listening:
             pubsub = redis.pubsub(ignore_subscribe_messages=True)
             try:
-                await pubsub.subscribe(self._keys.wake)
+                await pubsub.subscribe(wake, stop)
                 bells.due.ring()
                 bells.outbox.ring()
+                bells.room.ring()
                 wait = _LISTEN_BACKOFF[0]
-                async for message in pubsub.listen():
-                    data = message.get("data")
-                    if data in (b"due", "due"):
+                while self._listening:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=RECHECK
+                    )
+                    if message is None:
+                        continue
+                    if _text(message.get("channel")) == stop:
+                        return
+                    data = _text(message.get("data"))
+                    if data == "due":
                         bells.due.ring()
-                    elif data in (b"outbox", "outbox"):
+                    elif data == "outbox":
                         bells.outbox.ring()
+                    elif data == "room":
+                        bells.room.ring()
             except (RedisError, OSError) as exc:
                 log.debug("watch store: notices lost (%s); listening again", type(exc).__name__)
             finally:
                 with contextlib.suppress(RedisError, OSError):
                     await pubsub.aclose()
-            await asyncio.sleep(wait)
-            wait = min(wait * 2, _LISTEN_BACKOFF[1])
+            if self._listening:
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, _LISTEN_BACKOFF[1])
+
+    async def _stop_listening(self) -> None:
+        listener, self._listener = self._listener, None
+        self._listening = False
+        if listener is None:
+            return
+        if self._redis is not None:
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(1.0):
+                    await self._redis.publish(self._stop, "stop")
+        _, pending = await asyncio.wait([listener], timeout=RECHECK + 1.0)
+        for task in pending:  # Redis hung: the listener is stuck in a read
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
 
     async def _call(self, what: str, command: Awaitable[T]) -> T:
-        """Await one Redis command within `_COMMAND_TIMEOUT`; never lose a cancellation."""
-        task = asyncio.current_task()
-        cancels = task.cancelling() if task is not None else 0
-        try:
-            async with asyncio.timeout(_COMMAND_TIMEOUT):
-                result = await command
-        except (RedisError, OSError, TimeoutError) as exc:
-            # redis-py's messages name the host and port, never a password.
-            raise WatchStoreUnavailableError(
-                f"watch store unavailable ({what}): {type(exc).__name__}: {exc}"
-            ) from exc
-        if task is not None and task.cancelling() > cancels:
-            # Cancelled during the command, which returned anyway (an injected client with a
-            # socket timeout goes through asyncio.wait_for: CPython gh-86296). Deliver it.
-            raise asyncio.CancelledError
-        return result
+        return await redis_command(
+            command,
+            what=what,
+            within=_COMMAND_TIMEOUT,
+            service="watch store",
+            error=WatchStoreUnavailableError,
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
