@@ -14,10 +14,10 @@ import argparse
 import asyncio
 import json
 
-from smspartner_async.contrib.redis import RedisWatchStore
 from smspartner_async.sandbox import Sandbox
 from smspartner_async.testing import sandbox_client
 from smspartner_async.watch import Schedule, StatusChange, Watcher
+from smspartner_async.watch.redis import RedisWatchStore
 
 
 async def main(args: argparse.Namespace) -> None:

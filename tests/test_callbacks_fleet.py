@@ -60,15 +60,10 @@ def watch_worker(redis_url: str) -> Iterator[tuple[subprocess.Popen[str], str]]:
         worker.wait(timeout=20)
 
 
-@pytest.mark.xfail(
-    reason="needs #21's watcher to wake on its store's bells (issue21 in progress): until "
-    "then the worker wakes at its next due pair, an hour away",
-    strict=False,
-)
 async def test_a_callback_to_one_process_is_acted_on_by_another_workers_watch(
     redis_url: str, watch_worker: tuple[subprocess.Popen[str], str]
 ) -> None:
-    from smspartner_async.contrib.redis import RedisWatchStore
+    from smspartner_async.watch.redis import RedisWatchStore
 
     worker, namespace = watch_worker
     bulk, single, untouched = final_pairs()
@@ -112,7 +107,7 @@ async def test_a_callback_to_a_web_process_makes_the_pairs_due_for_every_worker(
 ) -> None:
     """The receiver's half of the fleet: over a real socket into one connection to the
     store; another worker's connection then claims exactly the hinted pairs, now."""
-    from smspartner_async.contrib.redis import RedisWatchStore
+    from smspartner_async.watch.redis import RedisWatchStore
 
     namespace = f"cbtest:{uuid.uuid4().hex[:8]}"
     bulk, single, untouched = final_pairs()
