@@ -138,7 +138,9 @@ class CallbackReceiver:
         max_rate: Hints taken per second, on average; more are dropped (429).
         burst: Hints taken at once above the average (default: one second's worth).
         max_buffer: Hints waiting for the sink at most; more are dropped (503).
-        flush_delay: Seconds a first hint waits for others to join its batch.
+        flush_delay: Seconds a first hint waits for others to join its batch, so that the
+            watch asks about them together, in fuller calls: a callback reaches the watch
+            within this bound (`benchmarks/callbacks.py` measures the staleness with it).
         sink_timeout: Seconds a sink call may take before its batch is given up.
         clock: Monotonic seconds, for the rate (`time.monotonic`).
     """
@@ -152,7 +154,7 @@ class CallbackReceiver:
         max_rate: float = 2_000.0,
         burst: float | None = None,
         max_buffer: int = 20_000,
-        flush_delay: float = 0.05,
+        flush_delay: float = 0.5,
         sink_timeout: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
