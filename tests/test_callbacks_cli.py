@@ -32,7 +32,7 @@ def test_listen_with_the_sandbox_pushing_asks_less_for_the_same_rows(
 ) -> None:
     monkeypatch.setenv("SMSPARTNER_CALLBACK_TOKEN", "cli-token-0123456789abcdef")
     runner = CliRunner()
-    common = ["watch", "--sandbox", "--window", "2", "--speed", "36000", "--no-live"]
+    common = ["watch", "--sandbox", "--window", "2", "--no-live"]  # 2 hours in 2 s
     polled = runner.invoke(cli, [*common, "-o", str(tmp_path / "poll.csv"), str(pairs_file)])
     assert polled.exit_code == 0, polled.stderr
     pushed = runner.invoke(

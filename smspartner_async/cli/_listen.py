@@ -26,6 +26,7 @@ __all__ = ["ENV_TOKEN", "Listener", "Lookups", "listen_address", "listening"]
 
 ENV_TOKEN = "SMSPARTNER_CALLBACK_TOKEN"  # noqa: S105 - the variable's name, not a secret
 _PATH = "/dlr"
+_FLUSH_DELAY = 0.5  # the receiver's default, in the watch's seconds
 
 
 def listen_address(ctx: click.Context, param: click.Parameter, value: str | None) -> object:
@@ -99,12 +100,17 @@ async def listening(
     region: str,
     sandbox: Sandbox | None,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    speed: float = 1.0,
 ) -> AsyncIterator[Listener]:
-    """Serve the receiver on `address`, feeding `watcher`, for the duration of the block."""
+    """Serve the receiver on `address`, feeding `watcher`, for the duration of the block.
+
+    `speed`: how much faster than the wall the watch's clock runs; the receiver's batching
+    delay (real seconds) is shortened to match, so that a hint is as fresh in watch time.
+    """
     host, port = address
     given = os.environ.get(ENV_TOKEN, "").strip()
     token = given or new_token()
-    receiver = CallbackReceiver(token, region=region)
+    receiver = CallbackReceiver(token, region=region, flush_delay=_FLUSH_DELAY / speed)
     app = web.Application()
     app.router.add_route("*", _PATH + "/{token}", receiver.aiohttp_handler)
     runner = web.AppRunner(app, access_log=None)  # access lines would show the token

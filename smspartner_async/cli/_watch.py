@@ -227,7 +227,8 @@ async def _watch(
                         schedule,
                         region=job.settings.region,
                         sandbox=sandbox,
-                        **({} if fast is None else {"sleep": fast.sleep}),
+                        sleep=asyncio.sleep if fast is None else fast.sleep,
+                        speed=1.0 if fast is None else fast.speed,
                     )
                 )
                 listener.append(heard)
