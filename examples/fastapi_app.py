@@ -412,6 +412,7 @@ def sandbox_app(speed: float = 60.0) -> FastAPI:
         after_add=push_reports,
     )
     receiver = app.state.callbacks
+    receiver.flush_delay = 0.5 / speed  # its batching delay, in the watch's faster seconds
     served = app.router.lifespan_context
 
     @asynccontextmanager
