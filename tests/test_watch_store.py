@@ -195,6 +195,13 @@ async def test_a_hint_without_a_phone_reaches_every_recipient_of_the_message(
     assert [p.phone_number for p in await store.claim(now=100.0, limit=10, lease=60.0)] == [
         phone(4)
     ]
+    # A recipient settled is left out of the next hint.
+    await store.commit(
+        [PairUpdate(phone(1), 7, None, D, 1, 100.0)]
+        + [PairUpdate(phone(n), 7, 500.0, W, 1, None) for n in (2, 3, 4)],
+        [],
+    )
+    assert await store.hint(7, now=200.0) == 3
 
 
 async def test_a_hint_leaves_a_settled_pair_alone(store: WatchStore) -> None:

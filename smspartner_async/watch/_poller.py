@@ -129,7 +129,11 @@ class Poller:
                 continue
             due = max(due, self._resume_at)
             if due <= now:  # due pairs no claim returned: another worker holds them
-                due = now + (bells.recheck or _HELD_ELSEWHERE)
+                if bells.recheck is not None:
+                    # Real seconds, whatever the watch's clock: leases run on real time.
+                    await bells.due.wait(seen, bells.recheck)
+                    continue
+                due = now + _HELD_ELSEWHERE
             delay = due - self._clock()
             if delay > 0:
                 await self._nap(delay, seen)
@@ -149,16 +153,19 @@ class Poller:
         last changes has seen the report too.
         """
         tally = _Tally()
-        claim: asyncio.Future[list[WatchedPair]] | None = await self._claim_ahead(now)
+        await self._wait_for_room()
+        claim: asyncio.Future[list[WatchedPair]] | None = self._claim(now)
         commit: asyncio.Future[None] | None = None
+        committing = 0  # changes in the commit in flight: not in the store's count yet
         try:
             while claim is not None:
                 page = await asyncio.shield(claim)
                 claim = None
                 if not page:
                     break
-                if len(page) == self._page_size:
-                    claim = await self._claim_ahead(now)
+                full = len(page) == self._page_size
+                if full and await self._has_room(committing):
+                    claim = self._claim(now)  # the next page, while this one is asked
                 results = await self._ask(page, now)
                 updates, found = self._decide(page, results, now, tally)
                 if commit is not None:
@@ -169,9 +176,18 @@ class Poller:
                     page, claim = await asyncio.shield(claim), None
                     updates, found = self._decide(page, None, now, tally)
                     await asyncio.shield(commit)
-                if claim is None:
+                more = claim is None and full and results is not None
+                if claim is None and not more:
                     self._report(now, tally)
                 commit = asyncio.ensure_future(self._store.commit(updates, found))
+                committing = len(found)
+                if more:
+                    # No room to claim ahead: wait for it holding no claim (a claim held
+                    # while the consumers catch up could outlive its lease).
+                    await asyncio.shield(commit)
+                    commit = None
+                    await self._wait_for_room()
+                    claim = self._claim(now)
             self._report(now, tally)  # when the last page claimed came back empty
             if commit is not None:
                 await asyncio.shield(commit)
@@ -179,16 +195,22 @@ class Poller:
         finally:
             await _finish(claim, commit)
 
-    async def _claim_ahead(self, now: float) -> asyncio.Future[list[WatchedPair]]:
-        """Start claiming the next page, once the outbox has room for what it may find."""
-        store = self._store
-        bells = store.bells
+    def _claim(self, now: float) -> asyncio.Future[list[WatchedPair]]:
+        return asyncio.ensure_future(
+            self._store.claim(now=now, limit=self._page_size, lease=self._lease)
+        )
+
+    async def _has_room(self, committing: int = 0) -> bool:
+        return await self._store.unreported() + committing < self._max_backlog
+
+    async def _wait_for_room(self) -> None:
+        """Until the outbox has room for what a page may find (never holding a claim)."""
+        bells = self._store.bells
         while True:
             seen = bells.room.rung
-            if await store.unreported() < self._max_backlog:
-                break
+            if await self._has_room():
+                return
             await bells.room.wait(seen, bells.recheck)
-        return asyncio.ensure_future(store.claim(now=now, limit=self._page_size, lease=self._lease))
 
     async def _ask(self, page: list[WatchedPair], now: float) -> list[MultiStatusResult] | None:
         """The page's results, or None when not one of its calls got an answer (an outage)."""

@@ -190,9 +190,10 @@ class MemoryStore:
         self.bells = Bells()
         self._pending: dict[Key, _Pending] = {}
         self._settled: dict[Key, tuple[float, DeliveryStatus | None]] = {}
-        # message id -> its pending phone numbers (one string for a single recipient):
-        # a hint without a phone number reaches a bulk send's every recipient.
-        self._by_id: dict[int, str | set[str]] = {}
+        # message id -> its pending phone numbers (one string for a single recipient): a hint
+        # without a phone number reaches a bulk send's every recipient. Built at the first
+        # such hint, so that a watch that never gets one never pays for it.
+        self._by_id: dict[int, str | set[str]] | None = None
         self._heap: list[tuple[float, int, Key]] = []
         self._versions = itertools.count()
         self._held: set[Key] = set()
@@ -237,13 +238,8 @@ class MemoryStore:
             record = _Pending(pair.position, pair.sent_at, due, None, 0, 0)
             pending[key] = record
             self._schedule(key, record)
-            phones = by_id.get(message_id)
-            if phones is None:
-                by_id[message_id] = phone
-            elif isinstance(phones, str):
-                by_id[message_id] = {phones, phone}
-            else:
-                phones.add(phone)
+            if by_id is not None:
+                _index(by_id, phone, message_id)
             added += 1
         if added:
             self.bells.due.ring()
@@ -340,7 +336,12 @@ class MemoryStore:
         pending = self._pending
         keys: list[Key]
         if phone_number is None:
-            phones = self._by_id.get(message_id)
+            by_id = self._by_id
+            if by_id is None:
+                self._by_id = by_id = {}
+                for phone, key_id in pending:
+                    _index(by_id, phone, key_id)
+            phones = by_id.get(message_id)
             if phones is None:
                 keys = []
             elif isinstance(phones, str):
@@ -386,11 +387,24 @@ class MemoryStore:
         heapq.heappush(self._heap, (record.due_at, record.version, key))
 
     def _forget_id(self, key: Key) -> None:
+        by_id = self._by_id
+        if by_id is None:
+            return
         phone, message_id = key
-        phones = self._by_id.get(message_id)
+        phones = by_id.get(message_id)
         if isinstance(phones, set):
             phones.discard(phone)
             if len(phones) == 1:
-                self._by_id[message_id] = phones.pop()
+                by_id[message_id] = phones.pop()
         elif phones is not None:
-            del self._by_id[message_id]
+            del by_id[message_id]
+
+
+def _index(by_id: dict[int, str | set[str]], phone: str, message_id: int) -> None:
+    phones = by_id.get(message_id)
+    if phones is None:
+        by_id[message_id] = phone
+    elif isinstance(phones, str):
+        by_id[message_id] = {phones, phone}
+    else:
+        phones.add(phone)

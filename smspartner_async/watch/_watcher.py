@@ -23,7 +23,6 @@ of the batch size: every call of a round is full but its last.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import AsyncGenerator, Coroutine, Iterable
@@ -250,8 +249,7 @@ class Watcher:
         what stopped it otherwise."""
         await self._stopped.wait()
         if self._deliverer is not None and not self._deliverer.done():
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self._deliverer)
+            await asyncio.wait([self._deliverer])  # it delivers what was found, then ends
         self._raise_failure()
 
     async def wait_idle(self) -> None:

@@ -1,4 +1,5 @@
-"""A watch store on Redis, shared by a fleet of worker processes (`RedisWatchStore`).
+"""A watch store on Redis, shared by a fleet of worker processes (`RedisWatchStore`, extra
+`redis`).
 
 Every worker runs its own `Watcher` with its own `RedisWatchStore` on the same Redis and
 namespace; together they watch one set of pairs, each due pair asked by one worker per
@@ -63,6 +64,14 @@ time, and Redis's clock is the one clock every worker shares; workers' own clock
 differ by more than a short lease. So `lease` is real seconds, and the `now` given to
 `take_changes` is not used.
 
+Wake-ups: the scripts publish on `{ns}:wake` (see the key layout), and each open store
+listens on a connection of its own and rings its `bells`; a watcher on it also looks at
+Redis at least every `RECHECK` seconds. So a worker notices pairs another process added
+within a notice's delivery (`benchmarks/redis_store.py` measures it), and a dead worker's
+claims within `RECHECK` after their lease. Hints (`hint`) are kept in Redis, so any
+worker may take a delivery report and every worker acts on it. The scripts live in
+`lua/`, one file each.
+
 Redis unreachable, too slow (10 s a command) or refusing a command: the call raises
 `WatchStoreUnavailableError` and nothing is assumed done: a `Watcher` stops with it.
 What a failed command may have done on the server is undone by the leases.
@@ -101,7 +110,7 @@ from ._records import (
     WatchedPair,
 )
 
-__all__ = ["RedisWatchStore", "WatchStoreUnavailableError"]
+__all__ = ["RECHECK", "RedisWatchStore", "WatchStoreUnavailableError"]
 
 T = TypeVar("T")
 
