@@ -28,6 +28,13 @@ class Received:
         self.hints.append(Hint(message_id, phone_number))
         self.arrived.set()
 
+    async def reached(self, count: int) -> None:
+        """Until `count` hints arrived (one per callback sent, in these tests)."""
+        async with asyncio.timeout(10):
+            while len(self.hints) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
 
 def in_process(receiver: CallbackReceiver) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.asgi))
@@ -70,7 +77,7 @@ async def test_each_report_is_pushed_once_when_it_becomes_available(method: str,
         while sandbox.elapsed() < 70:
             clock.advance(1.0)
             await pusher.push_due()
-            await asyncio.sleep(0.001)
+            await got.reached(pusher.stats.sent)  # the receiver handed them over
             for hint in got.hints:
                 assert hint.phone_number is not None
                 seen_at.setdefault((hint.phone_number, hint.message_id), sandbox.elapsed())
@@ -169,6 +176,11 @@ async def test_over_real_sockets_on_a_fast_clock() -> None:
                 while {(h.phone_number, h.message_id) for h in got.hints} != expected.keys():
                     got.arrived.clear()
                     await got.arrived.wait()
+                # A pusher counts a callback sent once its answer is back: after the hint.
+                for _ in range(1_000):  # up to 10 s
+                    if pusher.stats.sent >= len(expected):
+                        break
+                    await asyncio.sleep(0.01)
     assert pusher.stats.sent == len(expected)
     assert TOKEN not in repr(pusher)
 
