@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from smspartner_async.callbacks import CallbackReceiver, Hint
-from smspartner_async.sandbox import WAITING, CallbackPusher, Sandbox
+from smspartner_async.sandbox import WAITING, CallbackPusher, Sandbox, SandboxData
 from smspartner_async.sandbox._server import serve_app
 from smspartner_async.testing import FastClock
 from tests.sandbox._helpers import FakeClock
@@ -199,3 +199,59 @@ def test_a_reordered_report_is_followed_by_a_stale_waiting_one() -> None:
         else:
             final_at[key] = callback.at
     assert stale == len(final_at) == pusher.stats.reports
+
+
+async def test_the_standalone_server_pushes_the_reports_of_pairs_it_is_asked_about() -> None:
+    """`python -m smspartner_async.sandbox --push-url ...` in its own process: a pair counts
+    as sent when first asked about, and its report is pushed to the receiver's socket."""
+    import sys
+
+    from smspartner_async import APIConnectionError, SMSPartnerClient
+    from tests.redis_support import ROOT, free_port
+
+    receiver = CallbackReceiver(TOKEN, flush_delay=0.01)
+    got = Received()
+    data = SandboxData(0)
+    pairs = list(data.sample_pairs(50))
+    expected = {
+        (record.phone, mid)
+        for phone, mid in pairs
+        if (record := data.status_of(phone, mid, 0.0)) is not None and record.status != WAITING
+    }
+    port = free_port()
+    async with serve_app(receiver.asgi) as receiver_port, receiver.feeding(got):
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "smspartner_async.sandbox",
+            "--port",
+            str(port),
+            "--any-key",
+            "--push-url",
+            f"http://127.0.0.1:{receiver_port}/dlr/{TOKEN}",
+            "--push-delay",
+            "0",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert server.stdout is not None
+            assert b"sandbox on" in await server.stdout.readline()
+            assert TOKEN.encode() not in await server.stdout.readline()
+            async with SMSPartnerClient("demo", base_url=f"http://127.0.0.1:{port}/v1") as client:
+                for _ in range(100):  # the server's socket may still be opening
+                    try:
+                        await client.multi_status(pairs)
+                        break
+                    except APIConnectionError:
+                        await asyncio.sleep(0.05)
+                async with asyncio.timeout(10):
+                    while not expected <= {(h.phone_number, h.message_id) for h in got.hints}:
+                        got.arrived.clear()
+                        await got.arrived.wait()
+                await client.multi_status(pairs)  # asked again: not pushed again
+                await asyncio.sleep(0.3)
+        finally:
+            server.terminate()
+            await server.wait()
+    assert len(got.hints) == len(expected)

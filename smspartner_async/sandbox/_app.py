@@ -125,6 +125,8 @@ class Sandbox:
         self.clock = clock
         self.data = SandboxData(seed)
         self.stats = Stats()
+        #: Called with the pairs of each status request (`CallbackPusher.track_first_asked`).
+        self.on_asked: Callable[[list[tuple[str, int]]], object] | None = None
         self._started = clock()
         self._shuffle_rng = random.Random(seed)  # noqa: S311 - test data, not secrets
 
@@ -274,6 +276,8 @@ class Sandbox:
                 raise _ApiError(msg.BAD_FORMAT)
             pairs.append((phone.strip(), mid))
         self.stats.pairs_per_call.append(len(pairs))
+        if self.on_asked is not None:
+            self.on_asked(pairs)
         elapsed = self.elapsed()
         not_found = msg.item_not_found(self.language)
         out: list[Value] = []

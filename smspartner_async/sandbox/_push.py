@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["CallbackPusher", "PushStats"]
 
 _SEND_AT_ONCE: Final = 32
+_SEEN_MAX: Final = 1_000_000
 _REPEAT_WITHIN: Final = 5.0
 _STATUS_WORDS: Final = {
     DELIVERED: "delivered",
@@ -146,6 +147,7 @@ class CallbackPusher:
         self._rng = random.Random(seed)  # noqa: S311 - test data, not secrets
         self._order = itertools.count()
         self._queue: list[_Callback] = []
+        self._seen: dict[tuple[str, int], None] = {}
         self._tracked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -187,6 +189,19 @@ class CallbackPusher:
                 )
         self._tracked.set()
         return stats.scheduled - before
+
+    def track_first_asked(self, pairs: Iterable[tuple[str, int]]) -> int:
+        """`track` the pairs never seen before: for a sandbox with no send endpoint (the
+        standalone server), a pair counts as sent the first time it is asked about
+        (`sandbox.on_asked = pusher.track_first_asked`). Remembers the last
+        `_SEEN_MAX` pairs."""
+        seen = self._seen
+        new = [pair for pair in pairs if pair not in seen]
+        for pair in new:
+            seen[pair] = None
+        while len(seen) > _SEEN_MAX:
+            del seen[next(iter(seen))]
+        return self.track(new) if new else 0
 
     def _push(self, at: float, message_id: int, phone: str | None, status: str) -> None:
         heapq.heappush(self._queue, _Callback(at, next(self._order), message_id, phone, status))
