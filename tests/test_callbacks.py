@@ -504,3 +504,20 @@ def test_access_log_filter_scrubs_the_token_and_the_query() -> None:
         assert "612345678" not in line
         assert "/dlr/<token>" in line
         assert "HTTP/1.1" in line
+
+
+def test_a_receiver_feeds_again_on_another_event_loop() -> None:
+    """An app restarted in a new loop (a test client per test, a reloaded server)."""
+    receiver = CallbackReceiver(TOKEN, flush_delay=0)
+
+    async def session(message_id: int) -> list[Hint]:
+        sink = Sink()
+        async with receiver.feeding(sink):
+            answer = await receiver.handle(
+                method="GET", token=TOKEN, query=f"messageId={message_id}"
+            )
+            assert answer.status == 200
+            return await drained(receiver, sink)
+
+    assert asyncio.run(session(1)) == [Hint(1, None)]
+    assert asyncio.run(session(2)) == [Hint(2, None)]

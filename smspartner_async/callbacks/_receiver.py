@@ -303,7 +303,12 @@ class CallbackReceiver:
             raise RuntimeError("this receiver is already feeding a sink")
         self._sink = sink
         self._on_hint = on_hint
-        self._closing.clear()
+        # New events each time: an app restarted on another event loop (a test client, a
+        # server reloaded) must not find them bound to the previous one.
+        self._ready = asyncio.Event()
+        self._closing = asyncio.Event()
+        if self._buffer:
+            self._ready.set()
         flusher = asyncio.create_task(self._flush_forever(sink), name="smspartner-callbacks")
         try:
             yield self
