@@ -1,10 +1,12 @@
-"""Result sections, goals, and their rendering as text, markdown and JSON."""
+"""Result sections, goals, their rendering as text, markdown and JSON; progress of long runs."""
 
 from __future__ import annotations
 
 import datetime as dt
+import sys
+import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 
 @dataclass
@@ -106,3 +108,43 @@ def as_json(sections: list[Section], facts: dict[str, Any], command: str) -> dic
             for s in sections
         ],
     }
+
+
+def duration(seconds: float) -> str:
+    """`2 min 30 s`, `45 s`: what a person waiting reads at a glance."""
+    seconds = max(round(seconds), 0)
+    minutes, secs = divmod(seconds, 60)
+    if minutes:
+        return f"{minutes} min {secs:02d} s"
+    return f"{secs} s"
+
+
+class Progress:
+    """Says before a long benchmark starts what it will take, then how far it has got.
+
+    Written to stderr, so that stdout stays the results (a table, or the JSON a
+    parent process reads). The estimate of what is left assumes the remaining
+    steps take as long as the done ones did on average.
+    """
+
+    def __init__(self, name: str, steps: int, *, expect: str, stream: TextIO | None = None) -> None:
+        self._name = name
+        self._steps = max(steps, 1)
+        self._done = 0
+        self._stream = stream if stream is not None else sys.stderr
+        self._started = time.monotonic()
+        counted = f"{steps} step{'s' if steps != 1 else ''}"
+        self._say(f"{name}: {counted}, expect {expect}; progress below, Ctrl-C stops it")
+
+    def step(self, label: str) -> None:
+        self._done += 1
+        elapsed = time.monotonic() - self._started
+        left = elapsed / self._done * (self._steps - self._done)
+        tail = f", about {duration(left)} left" if self._done < self._steps else ""
+        self._say(f"[{self._done}/{self._steps}] {label}: {duration(elapsed)} so far{tail}")
+
+    def finish(self) -> None:
+        self._say(f"{self._name}: done in {duration(time.monotonic() - self._started)}")
+
+    def _say(self, line: str) -> None:
+        print(line, file=self._stream, flush=True)

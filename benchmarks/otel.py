@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ._common import machine_facts, make_pairs
+from ._report import Progress
 
 SETUPS = (
     "absent",
@@ -211,6 +212,13 @@ def main(argv: list[str] | None = None) -> None:
     skipped = {s: why for s in SETUPS if (why := _available(s))}
     setups = [s for s in SETUPS if s not in skipped]
     runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    count = args.repeats * len(transports) * len(setups)
+    progress = Progress(
+        "benchmarks.otel",
+        count + len(setups),
+        expect=f"{count} runs of {args.pairs:,} pairs, each in a fresh process, then "
+        f"{len(setups)} short ones: some minutes (the first run's time gives the estimate)",
+    )
     with ServerProcess() as server:
         for _ in range(args.repeats):  # set-ups take turns: the VM's drift hits them alike
             for transport in transports:
@@ -226,7 +234,12 @@ def main(argv: list[str] | None = None) -> None:
                         transport,
                     )
                     runs.setdefault((setup, transport), []).append(got)
-    micro = {s: _spawn("--setup", s, "--micro", str(args.micro_calls)) for s in setups}
+                    progress.step(f"{transport}, {setup}")
+    micro = {}
+    for setup in setups:
+        micro[setup] = _spawn("--setup", setup, "--micro", str(args.micro_calls))
+        progress.step(f"telemetry path alone, {setup}")
+    progress.finish()
 
     print(f"# OpenTelemetry's cost: {args.pairs:,} pairs, concurrency {CONCURRENCY}\n")
     rows: list[list[str]] = []

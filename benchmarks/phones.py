@@ -25,8 +25,14 @@ import phonenumbers
 
 from smspartner_async._validate import _parse_national, normalize_phone, validate_all
 
+from ._report import Progress
+
 REPEAT = 3
 PER_CALL = 20_000
+#: Wall seconds of a run on the project's 2-core VM: the per-call rows (fixed size), and
+#: the bulk rows per million pairs. For the estimate said at the start.
+FIXED_SECONDS = 4.0
+SECONDS_PER_MILLION = 9.0
 
 
 def _distinct(i: int) -> int:
@@ -94,12 +100,15 @@ def main(argv: Sequence[str]) -> None:
         f"phonenumbers {version('phonenumbers')}, best of {REPEAT}\n"
     )
     rows: list[tuple[str, str, str, str]] = []
+    expect = FIXED_SECONDS + SECONDS_PER_MILLION * n / 1e6
+    progress = Progress("benchmarks.phones", 7, expect=f"about {expect:.0f} s")
     for name, pairs, goal in (
         (f"validate_all, {n:,} E.164 pairs", e164_pairs, "< 1 s"),
         (f"validate_all, {n:,} national FR pairs (06...)", national_pairs, "a few s"),
     ):
         wall, cpu = bulk(pairs(n))
         rows.append((name, f"{wall:.3f} s", f"{cpu:.3f} s", f"goal {goal}"))
+        progress.step(name)
     jp = [f"090{_distinct(i):08d}" for i in range(m)]
     gb = [f"077009{_distinct(i) % 100_000:05d}" for i in range(m)]
     # Argentina's mobile "15" is rewritten by a transform rule: always phonenumbers.
@@ -113,10 +122,13 @@ def main(argv: Sequence[str]) -> None:
     for name, phones, region, clear, note in per_call_rows:
         wall, cpu = per_call(phones, region, clear=clear)
         rows.append((f"normalize_phone, {name}", f"{wall:.2f} µs", f"{cpu:.2f} µs", note))
+        progress.step(name)
     wall, cpu = bare_parse(jp, "JP")
     rows.append(
         ("phonenumbers parse + is_possible + format, JP", f"{wall:.2f} µs", f"{cpu:.2f} µs", "")
     )
+    progress.step("bare phonenumbers parse")
+    progress.finish()
 
     width = max(len(r[0]) for r in rows)
     print(f"{'case':<{width}}  {'wall':>10}  {'cpu':>10}  note")

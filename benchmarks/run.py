@@ -16,9 +16,11 @@ from pathlib import Path
 from . import http_scenarios, loop_lag, memory, micro, previous
 from ._common import machine_facts
 from ._profile import DEFAULT, FULL, QUICK, Profile
-from ._report import Section, as_json, markdown, text_section
+from ._report import Progress, Section, as_json, markdown, text_section
 
 RESULTS = Path(__file__).parent / "results"
+#: What a whole run takes on the project's 2-core VM, said before it starts.
+EXPECT = {"quick": "about 1 min", "default": "about 5 min", "full": "10 min or more"}
 SCENARIOS: dict[str, Callable[[Profile], Section | list[Section]]] = {
     "server": http_scenarios.server_ceiling,
     "transports": http_scenarios.transports,
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profile {profile.name}; machine: {json.dumps(facts)}", flush=True)
     sections: list[Section] = []
     started = time.perf_counter()
+    expect = EXPECT[profile.name] if not args.only else "less than a whole run"
+    progress = Progress("benchmarks.run", len(names), expect=f"{expect} ({', '.join(names)})")
     for name in names:
         t0 = time.perf_counter()
         result = SCENARIOS[name](profile)
@@ -60,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             sections.append(section)
             print(text_section(section), flush=True)
         print(f"({seconds} s)\n", flush=True)
+        progress.step(name)
     print(f"total {time.perf_counter() - started:.0f} s")
     if not args.no_write:
         RESULTS.mkdir(exist_ok=True)

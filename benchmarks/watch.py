@@ -6,7 +6,8 @@
     python -m benchmarks.watch --json               # one JSON object per contender
 
 It says at the start what it will take (time and memory, from the pairs and the
-contenders) and reports progress on stderr as the simulated hours go by.
+contenders) and reports progress on stderr (`benchmarks._report.Progress`, and the
+simulated hours as they go by).
 
 The contenders take turns in one run, each in a fresh process: "plain" is one
 `multi_status` over the same pairs (pages of 8,000 as the watch asks them), the
@@ -46,6 +47,8 @@ from collections.abc import Callable
 from contextlib import aclosing
 from pathlib import Path
 from typing import Any
+
+from ._report import Progress, duration
 
 T0 = 1_700_000_000.0
 STORES = ("plain", "memory", "sqlite", "redis")
@@ -330,22 +333,19 @@ def main(argv: list[str] | None = None) -> int:
         stores = [args.store]
     seconds = sum(COST_PER_100K[kind][0] for kind in stores) * args.pairs / 100_000
     mib = max(COST_PER_100K[kind][1] for kind in stores) * args.pairs / 100_000 + 50
-    took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-    print(
-        f"benchmarks.watch: {args.pairs:,} pairs over 48 simulated hours, "
-        f"{', '.join(stores)} in turn: about {took} and {mib:.0f} MiB at peak "
-        f"(fewer with --pairs; progress below)",
-        file=sys.stderr,
-        flush=True,
+    progress = Progress(
+        f"benchmarks.watch ({args.pairs:,} pairs, 48 simulated hours; {', '.join(stores)})",
+        len(stores),
+        expect=f"about {duration(seconds)} and {mib:.0f} MiB at peak (fewer with --pairs)",
     )
     results = []
     for kind in stores:
-        began = time.perf_counter()
         result = _spawn(kind, args.pairs, args.seed, args.redis_url)
-        print(f"  {kind}: done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+        progress.step(kind)
         results.append(result)
         if args.json:
             print(json.dumps(result))
+    progress.finish()
     if not args.json:
         print(_table(results))
         print()

@@ -68,8 +68,7 @@ class RecipientStatus:
     status_text: str = attrs.field(default="", metadata=_wire("status", "statut"))
     """The API's own status text, stripped."""
     date: datetime | None = attrs.field(default=None, metadata=_wire("date"))
-    """When the status was reported (aware: UTC for epoch dates, Europe/Paris for local
-    ones), or None before any report."""
+    """When the status was reported (an aware datetime in UTC), or None before any report."""
     stop_sms: bool = attrs.field(default=False, metadata=_wire("stopSMS", "stopSms"))
     """Whether the recipient answered STOP."""
 
@@ -87,7 +86,7 @@ class MessageStatus:
     status_text: str = attrs.field(default="", metadata=_wire("statut", "status"))
     """The API's own status text, stripped."""
     date: datetime | None = attrs.field(default=None, metadata=_wire("date"))
-    """When the status was reported (aware datetime), or None before any report."""
+    """When the status was reported (an aware datetime in UTC), or None before any report."""
     stop_sms: bool = attrs.field(default=False, metadata=_wire("stopSms", "stopSMS"))
     """Whether the recipient answered STOP."""
     cost: Decimal | None = attrs.field(default=None, metadata=_wire("cost"))
@@ -124,7 +123,7 @@ class MultiStatusResult:
     status_text: str = attrs.field(default="", metadata=_wire("status", "statut"))
     """The API's own status text (for a failed item, its reason)."""
     date: datetime | None = attrs.field(default=None, metadata=_wire("date"))
-    """When the status was reported (aware datetime), or None."""
+    """When the status was reported (an aware datetime in UTC), or None."""
     stop_sms: bool = attrs.field(default=False, metadata=_wire("stopSms", "stopSMS"))
     """Whether the recipient answered STOP."""
     is_spam: bool = attrs.field(default=False, metadata=_wire("isSpam"))

@@ -105,7 +105,19 @@ def _bool(name: str) -> Any:
 
 
 def _strip_slash(url: object) -> object:
-    return url.rstrip("/") if isinstance(url, str) else url
+    """The API's root without a trailing slash; a bare host gets the API's `/v1`.
+
+    The endpoints live under /v1; a host alone (`http://127.0.0.1:8000`, the
+    sandbox's address as one types it) can mean nothing else, and used to end in
+    a 404. Any other path is kept as given (a gateway's own).
+    """
+    if not isinstance(url, str):
+        return url
+    url = url.rstrip("/")
+    _, sep, rest = url.partition("://")
+    if sep and rest and "/" not in rest:
+        url += "/v1"
+    return url
 
 
 @attrs.frozen

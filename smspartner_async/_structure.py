@@ -156,9 +156,13 @@ def parse_decimal(value: object) -> Decimal:
 
 
 def parse_date(value: object) -> datetime | None:
-    """Epoch seconds (number or digits) as UTC; `YYYY-MM-DD HH:MM:SS` as Paris time.
+    """Every date the API writes, as an aware datetime in UTC.
 
-    Empty and zero mean "no date yet" (a message still waiting).
+    The API spells one instant as epoch seconds (number or digits) or as Paris
+    wall time (`YYYY-MM-DD HH:MM:SS`, read in Europe/Paris, summer time
+    included); both come out in UTC, so that the same report compares and
+    prints the same from every endpoint. Empty and zero mean "no date yet" (a
+    message still waiting).
     """
     try:
         return _date_cache[value]
@@ -182,7 +186,9 @@ def _parse_date(value: object) -> datetime | None:
             value = int(text)
         else:
             parsed = datetime.fromisoformat(text)
-            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=PARIS)
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=PARIS)
+            return parsed.astimezone(UTC)
     if isinstance(value, int | float):
         if value == 0:
             return None

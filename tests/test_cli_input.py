@@ -303,3 +303,70 @@ def test_stdin_from_a_pipe_is_checked_then_sent() -> None:
     assert done.returncode == 2
     assert b"not UTF-8" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+# -- edge cases a newcomer meets: a JSON array, a row of commas, joining rejects ------
+
+
+def test_a_json_array_is_one_clear_error_not_one_per_line(
+    tmp_path: Path, frozen: list[Sandbox]
+) -> None:
+    pairs = sample(20)
+    items = [{"phone_number": p, "message_id": m} for p, m in pairs]
+    pretty = tmp_path / "pairs.json"
+    pretty.write_text(json.dumps(items, indent=2), encoding="utf-8")
+    one_line = tmp_path / "one-line.json"
+    one_line.write_text(json.dumps(items), encoding="utf-8")
+    for source in (pretty, one_line):
+        result = invoke("--sandbox", "check", str(source))
+        assert result.exit_code == 2
+        assert "JSON array; JSONL is expected" in result.stderr
+        assert "line 2:" not in result.stderr
+        assert result.stderr.count("\n") <= 2
+        assert nothing_sent(frozen)
+
+
+def test_a_jsonl_file_of_pairs_as_arrays_still_reads(frozen: list[Sandbox]) -> None:
+    pairs = sample(5)
+    text = "".join(json.dumps([p, m]) + "\n" for p, m in pairs)
+    result = invoke("--sandbox", "check", "--input-format", "jsonl", input=text)
+    assert result.exit_code == 0, result.output
+    assert_matches(csv_rows(result.stdout), pairs)
+
+
+def test_a_row_of_empty_cells_is_a_bad_row_not_dropped(
+    tmp_path: Path, frozen: list[Sandbox]
+) -> None:
+    good = sample(2)
+    source = tmp_path / "in.csv"
+    lines = ["phone_number,message_id", f"{good[0][0]},{good[0][1]}", ",", "", "   "]
+    lines += [f"{good[1][0]},{good[1][1]}"]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("--sandbox", "check", str(source))
+    assert result.exit_code == 2
+    assert "line 3: empty cells only" in result.stderr
+    assert "line 4" not in result.stderr  # blank lines are not rows
+    assert "line 5" not in result.stderr
+    skipped = invoke("--sandbox", "check", str(source), "--skip-bad-rows")
+    assert skipped.exit_code == 0, skipped.output
+    assert f"{'bad rows skipped':<28}{1:>9}" in skipped.stderr
+    assert len(csv_rows(skipped.stdout)) == 2
+
+
+def test_output_lines_join_the_rejects_file(tmp_path: Path, frozen: list[Sandbox]) -> None:
+    """With rows skipped, `index` counts the pairs checked; `line` is the rejects file's."""
+    source, good, bad = with_bad_rows(tmp_path / "in.csv")
+    rejects = tmp_path / "rejects.csv"
+    args = ["check", str(source), "--skip-bad-rows", "--rejects", str(rejects), "--ordered"]
+    result = invoke("--sandbox", *args)
+    assert result.exit_code == 0, result.output
+    rows = csv_rows(result.stdout)
+    input_lines = source.read_text(encoding="utf-8").splitlines()
+    for row in rows:
+        number = int(row["line"])
+        phone, message_id = input_lines[number - 1].split(",")
+        assert row["message_id"] == message_id
+        assert row["phone_number"] == e164(phone)
+    assert read_rejects(rejects) == bad
+    assert {int(r["line"]) for r in rows}.isdisjoint(bad)
+    assert [int(r["index"]) for r in rows] == list(range(len(good)))

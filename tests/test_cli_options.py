@@ -57,13 +57,58 @@ def global_options() -> dict[str, click.Option]:
     }
 
 
-@pytest.mark.parametrize("command", ["check", "one", "message", "tag", "demo"])
-def test_every_global_option_is_declared_on_every_command(command: str) -> None:
+#: What each command's --help must list among the shared options: those it uses, no more.
+USES = {
+    "check": set(global_options()),
+    "watch": set(global_options()),
+    "one": set(global_options()) - {"concurrency"},
+    "message": set(global_options()) - {"concurrency"},
+    "tag": set(global_options()) - {"concurrency"},
+    "demo": {"response_format", "concurrency", "timeout", "verbose"},
+    "sample": set(),
+}
+
+
+def test_every_command_is_listed_here() -> None:
+    assert set(_commands.cli.commands) == set(USES)
+
+
+@pytest.mark.parametrize("command", sorted(USES))
+def test_each_command_declares_the_shared_options_it_uses_and_no_other(command: str) -> None:
     sub = _commands.cli.commands[command]
     declared = {p.name: p for p in sub.params}
     for name, option in global_options().items():
-        assert name in declared, f"{command} lacks --{name}"
-        assert declared[name].opts == option.opts
+        if name in USES[command]:
+            assert name in declared, f"{command} lacks --{name}"
+            assert declared[name].opts == option.opts
+        else:
+            assert name not in declared, f"{command} --help lists --{name}, which it ignores"
+            listed = [
+                line.split()[0].rstrip(",")
+                for line in invoke(command, "--help").stdout.split("Options:")[1].splitlines()
+                if line.startswith("  -")
+            ]
+            assert not set(option.opts) & set(listed)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"),
+    [
+        (["--base-url", "http://x/v1", "demo", "--pairs", "1"], "--base-url"),
+        (["--region", "BE", "demo", "--pairs", "1"], "--region"),
+        (["--concurrency", "3", "one", "+33612345678", "1"], "--concurrency"),
+        (["--timeout", "3", "sample"], "--timeout"),
+    ],
+)
+def test_a_shared_option_a_command_ignores_is_refused(args: list[str], flag: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert f"does not use {flag}" in result.stderr
+
+
+def test_sandbox_before_demo_or_sample_is_what_they_do_anyway() -> None:
+    assert invoke("--sandbox", "demo", "--pairs", "10").exit_code == 0
+    assert invoke("--sandbox", "sample", "--pairs", "2").exit_code == 0
 
 
 @pytest.fixture
@@ -259,18 +304,51 @@ def test_help_lists_exit_codes() -> None:
     text = result.stdout
     assert "Exit codes" in text
     lines = [line.strip() for line in text.splitlines()]
-    assert any(line.startswith("0 ") and "answer" in line for line in lines)
-    assert any(line.startswith("1 ") and "retries" in line for line in lines)
+    assert any(line.startswith("0 ") and "each command" in line for line in lines)
     assert any(line.startswith("2 ") and "bad input" in line for line in lines)
     # Options come after the command too, and help says so.
     assert "after the command" in text
 
 
-def test_check_help_lists_exit_codes() -> None:
-    result = invoke("check", "--help")
-    assert result.exit_code == 0
-    assert "Exit codes" in result.stdout
-    assert "--skip-bad-rows" in result.stdout
+def exit_code_lines(command: str) -> dict[int, str]:
+    """`--help`'s exit codes of a command: code -> its text, wrapped lines joined."""
+    text = invoke(command, "--help").stdout
+    codes: dict[int, str] = {}
+    current = None
+    for line in text.split("Exit codes:")[1].splitlines():
+        stripped = line.strip()
+        head = stripped.split(" ", 1)[0]
+        if head.isdigit():
+            current = int(head)
+            codes[current] = stripped.split(" ", 1)[1].strip()
+        elif stripped and current is not None:
+            codes[current] += " " + stripped
+    return codes
+
+
+@pytest.mark.parametrize(
+    ("command", "zero"),
+    [
+        ("check", "every pair got an answer"),
+        ("watch", "every pair settled"),
+        ("one", "the API answered"),
+        ("message", "the API answered"),
+        ("tag", "the API answered"),
+        ("demo", "every answer matches"),
+        ("sample", "written"),
+    ],
+)
+def test_each_command_lists_its_own_exit_codes(command: str, zero: str) -> None:
+    codes = exit_code_lines(command)
+    assert zero in codes[0]
+    assert 2 in codes
+
+
+def test_watch_does_not_show_check_s_exit_codes() -> None:
+    codes = exit_code_lines("watch")
+    assert "got an answer" not in codes[0]
+    assert "stopped" in codes[1]
+    assert "--skip-bad-rows" in invoke("check", "--help").stdout
 
 
 @pytest.mark.parametrize(
@@ -297,3 +375,42 @@ def test_no_color_means_no_escape_codes_even_on_a_terminal(
     assert "use --output-format csv or jsonl for all" in result.stderr
     assert ("\x1b[" in result.stdout) is coloured
     assert ("\x1b[" in result.stderr) is coloured
+
+
+# -- sample: a file of sandbox pairs for check and watch --------------------------------
+
+
+def test_sample_writes_pairs_that_check_reads(tmp_path: Path) -> None:
+    target = tmp_path / "pairs.csv"
+    result = invoke("sample", "--pairs", "50", "-o", str(target))
+    assert result.exit_code == 0, result.output
+    rows = csv_rows(target.read_text(encoding="utf-8"))
+    assert len(rows) == 50
+    assert set(rows[0]) == {"phone_number", "message_id"}
+    checked = invoke("check", "--sandbox", str(target), "--output-format", "jsonl")
+    assert checked.exit_code == 0, checked.output
+    results = [json.loads(line) for line in checked.stdout.splitlines()]
+    assert len(results) == 50
+    # Most are known to the sandbox: a status, not "not found".
+    assert sum(1 for r in results if r["ok"]) >= 40
+
+
+def test_sample_jsonl_from_the_file_name(tmp_path: Path) -> None:
+    target = tmp_path / "pairs.jsonl"
+    assert invoke("sample", "--pairs", "3", "-o", str(target)).exit_code == 0
+    lines = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
+    assert [sorted(item) for item in lines] == [["message_id", "phone_number"]] * 3
+
+
+def test_base_url_from_the_environment_as_the_library_reads_it(
+    served: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The README's recipe exports SMSPARTNER_BASE_URL: the command line follows it too."""
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET + "\n")
+    phone, mid = next(p for p in sample(20, 0.0) if DATA.status_of(*p) is not None)
+    monkeypatch.setenv("SMSPARTNER_BASE_URL", served.removesuffix("/v1"))
+    result = invoke("one", "--api-key-file", str(key_file), phone, str(mid))
+    assert result.exit_code == 0, result.output
+    # Every command sees the environment: demo, which does not use it, is not refused for it.
+    assert invoke("demo", "--pairs", "5").exit_code == 0

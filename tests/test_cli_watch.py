@@ -25,8 +25,17 @@ from click.testing import CliRunner, Result
 from smspartner_async import DeliveryStatus
 from smspartner_async.cli import _commands
 from smspartner_async.cli._watch_view import WatchView, duration
-from smspartner_async.sandbox import SandboxData
-from smspartner_async.watch import SettleReason, StatusChange, StoreCounts
+from smspartner_async.sandbox import Sandbox, SandboxData
+from smspartner_async.testing import FastClock, sandbox_client
+from smspartner_async.watch import (
+    MemoryStore,
+    Schedule,
+    SettleReason,
+    StatusChange,
+    StoreCounts,
+    Watcher,
+    WatchRound,
+)
 
 DATA = SandboxData(0)
 FAST = "200000"  # 48 hours in under a second
@@ -239,6 +248,8 @@ def test_the_view_counts_pairs_by_last_status_and_settled_reason() -> None:
         StoreCounts({None: 2, DeliveryStatus.WAITING: 1}, {DeliveryStatus.DELIVERED: 4}),
         clock=lambda: 0.0,
         started=0.0,
+        new=2,
+        first_check=5.0,
     )
     w, d = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
     view.change(StatusChange(0, "+33600000001", 1, w, None, False, None, 1, 0.0))
@@ -269,3 +280,44 @@ def test_durations_read_at_a_glance() -> None:
         "4 min 10 s",
         "3 h 05 min",
     ]
+
+
+async def test_live_view_shows_pairs_asked_and_not_found_as_asked() -> None:
+    """Asked and answered "not found" within the grace period is not "not asked yet"."""
+    clock = FastClock(50.0)
+    sandbox = Sandbox(api_key=None, clock=clock)
+    mid = next(iter(DATA.sample_pairs(1)))[1]
+    unknown = [f"+336{n:08d}" for n in range(300) if DATA.status_of(f"+336{n:08d}", mid) is None]
+    pairs = [(phone, mid) for phone in unknown[:3]]
+    schedule = Schedule(window=3600)
+    view = WatchView(speed=50.0, output="-", state=None)
+    lines: list[str] = []
+
+    def on_round(report: WatchRound) -> None:
+        view.round(report)
+        lines.append(view.status_line())
+
+    store = MemoryStore()
+    async with sandbox_client(sandbox) as client:
+        watcher = Watcher(
+            client,
+            store=store,
+            schedule=schedule,
+            clock=clock,
+            sleep=clock.sleep,
+            on_round=on_round,
+        )
+        started = clock()
+        async with watcher:
+            added = await watcher.add(pairs)
+            view.start(
+                StoreCounts({None: added}, {}),
+                clock,
+                started,
+                new=added,
+                first_check=schedule.first_check(started),
+            )
+            assert view.status_line() == "not asked yet 3"
+            while len(lines) < 2:
+                await clock.sleep(1.0)
+    assert lines[0] == "no answer yet 3", lines

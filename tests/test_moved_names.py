@@ -19,7 +19,7 @@ def test_the_redis_watch_store_is_still_importable_from_contrib_with_a_warning()
     import smspartner_async.contrib.redis as contrib
 
     with pytest.raises(AttributeError):
-        _ = contrib.NoSuchName  # type: ignore[attr-defined]
+        _ = contrib.NoSuchName
 
 
 def test_the_lua_scripts_ship_as_package_data() -> None:

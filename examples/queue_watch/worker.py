@@ -202,7 +202,7 @@ async def startup(ctx: WatchContext) -> None:
                 shared_limits=config.redis_url,
             )
         )
-        # No socket timeout (see smspartner_async/contrib/redis.py: through asyncio.wait_for,
+        # No socket timeout (see smspartner_async/_redis_commands.py: through asyncio.wait_for,
         # redis-py can drop a cancellation on Python 3.11); the job's timeout bounds it.
         sink = Redis.from_url(config.redis_url, socket_timeout=None)
         cleanup.push_async_callback(sink.aclose)

@@ -26,16 +26,24 @@ from ._io import RESULT_FIELDS, RESULT_TABLE_FIELDS, InOrder, OutputFormat, open
 from ._options import input_options, output_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows, Summary, progress_bar, stderr_is_terminal
-from ._session import EXIT_CODES, Settings, open_client, run
+from ._session import BAD_INPUT, Settings, exit_codes, open_client, run
 
 __all__ = ["check"]
 
 
-@click.command(epilog=EXIT_CODES)
+CHECK_EXIT_CODES = exit_codes(
+    'every pair got an answer ("not found" is an answer)',
+    "some calls failed after all retries, or the API refused the\n"
+    "request (bad key, IP not allowed)",
+    BAD_INPUT + ", bad\nrows (then nothing is sent, unless --skip-bad-rows)",
+)
+
+
+@click.command(epilog=CHECK_EXIT_CODES)
 @input_options
 @click.option("--ordered", is_flag=True, help="Write rows in input order, not as answers come.")
 @output_options
-@with_settings
+@with_settings()
 def check(
     settings: Settings,
     input_file: IO[str],
@@ -51,9 +59,10 @@ def check(
 ) -> None:
     """Statuses of (phone, message id) pairs read from a CSV or JSONL file, or stdin (-).
 
-    Rows are written as answers come, or in input order with --ordered (the
-    index column is the pair's position among those checked); counts per
-    status go to stderr at the end.
+    Rows are written as answers come, or in input order with --ordered; counts
+    per status go to stderr at the end. Column index is the pair's position
+    among the pairs checked, line its line in the input (as the rejects file
+    numbers bad rows: join on it).
 
     A bad row (not a phone number and a message id) is reported with its line
     number. By default every bad row is reported, nothing is sent, no output
@@ -63,9 +72,11 @@ def check(
     bad_rows = BadRows(rejects)
     summary = Summary(skipped=0 if skip_bad_rows else None)
     spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
-    writing = functools.partial(_writing, output, output_format, ordered)
     started = time.perf_counter()
-    with checked_pairs(input_file, spec, bad_rows, skip_bad_rows=skip_bad_rows) as (pairs, total):
+    with checked_pairs(
+        input_file, spec, bad_rows, skip_bad_rows=skip_bad_rows, track_lines=True
+    ) as (pairs, total):
+        writing = functools.partial(_writing, output, output_format, ordered, pairs.line_of)
         _send(settings, pairs, summary, writing, total)
     if skip_bad_rows:
         summary.skipped = bad_rows.count
@@ -104,12 +115,18 @@ def _send(
 
 
 @contextmanager
-def _writing(output: str, output_format: OutputFormat | None, ordered: bool) -> Iterator[Write]:
+def _writing(
+    output: str,
+    output_format: OutputFormat | None,
+    ordered: bool,
+    line_of: dict[int, int] | None = None,
+) -> Iterator[Write]:
     """`write(result)` to the output, as results come or in input order."""
     with open_output(output, output_format, RESULT_FIELDS, RESULT_TABLE_FIELDS) as out:
 
         def write(result: MultiStatusResult) -> None:
-            out.write(result_row(result))
+            line = None if line_of is None else line_of.pop(result.index, None)
+            out.write(result_row(result, line))
 
         if not ordered:
             yield write

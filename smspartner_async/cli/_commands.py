@@ -20,13 +20,14 @@ from ._io import (
     MESSAGE_FIELDS,
     RECIPIENT_FIELDS,
     OutputFormat,
+    format_of,
     message_row,
     open_output,
     recipient_row,
 )
-from ._options import output_options, shared_options, with_settings
+from ._options import ONE_CALL, output_options, shared_options, with_settings
 from ._report import Summary, format_stats, mismatch, no_color, progress_bar, stderr_is_terminal
-from ._session import EXIT_CODES, Settings, open_client, run
+from ._session import EXIT_CODES, ONE_CALL_EXIT_CODES, Settings, exit_codes, open_client, run
 from ._watch import watch
 
 __all__ = ["cli"]
@@ -43,8 +44,15 @@ def cli(ctx: click.Context, /, **shared: Any) -> None:
     """Delivery statuses from the SMS Partner API.
 
     The options below also work after the command's name, where they win:
-    `smspartner-status check --sandbox pairs.csv`. Set NO_COLOR for output
+    `smspartner-status check --sandbox pairs.csv`. Each command's --help lists
+    those it uses; one it does not use is refused. Set NO_COLOR for output
     without colours or styles.
+
+    \b
+    New here? No key needed:
+      smspartner-status demo
+      smspartner-status sample -o pairs.csv
+      smspartner-status check --sandbox pairs.csv
     """
     # The shared options' values stay in ctx.params, where each command reads them.
     if no_color():
@@ -55,10 +63,10 @@ cli.add_command(check)
 cli.add_command(watch)
 
 
-@cli.command()
+@cli.command(epilog=ONE_CALL_EXIT_CODES)
 @click.argument("message_id")
 @output_options
-@with_settings
+@with_settings(ONE_CALL)
 def message(
     settings: Settings, message_id: str, output: str, output_format: OutputFormat | None
 ) -> None:
@@ -74,10 +82,10 @@ def message(
             out.write(recipient_row(recipient))
 
 
-@cli.command()
+@cli.command(epilog=ONE_CALL_EXIT_CODES)
 @click.argument("tag")
 @output_options
-@with_settings
+@with_settings(ONE_CALL)
 def tag(settings: Settings, tag: str, output: str, output_format: OutputFormat | None) -> None:
     """Every recipient under a tag, over all pages."""
 
@@ -93,11 +101,11 @@ def tag(settings: Settings, tag: str, output: str, output_format: OutputFormat |
     run(main())
 
 
-@cli.command()
+@cli.command(epilog=ONE_CALL_EXIT_CODES)
 @click.argument("phone")
 @click.argument("message_id")
 @output_options
-@with_settings
+@with_settings(ONE_CALL)
 def one(
     settings: Settings,
     phone: str,
@@ -116,7 +124,14 @@ def one(
         out.write(message_row(status))
 
 
-@cli.command()
+DEMO_EXIT_CODES = exit_codes(
+    "every answer matches the sandbox's data",
+    "some answers differ, or calls failed after all retries",
+    "a bad option",
+)
+
+
+@cli.command(epilog=DEMO_EXIT_CODES)
 @click.option(
     "--pairs", "count", type=click.IntRange(0, 1_000_000), default=10_000, show_default=True
 )
@@ -128,13 +143,13 @@ def one(
     help="Share of requests answered with 429, 5xx, HTML or a truncated body.",
 )
 @click.option("--seed", type=int, default=0, show_default=True)
-@with_settings
+@with_settings(("response_format", "concurrency", "timeout", "verbose"), implied=("sandbox",))
 def demo(settings: Settings, count: int, fault_rate: float, seed: int) -> None:
     """Check generated pairs against the emulator, then verify every answer.
 
     Always runs on the sandbox, with its clock frozen so that no Waiting
     message settles mid-run and every answer can be checked exactly. Numbers
-    are French, so national ones are read as FR whatever --region says.
+    are French (national ones read as FR).
     """
     faults = Faults(rate=fault_rate, kinds=DEMO_FAULTS, retry_after=0, seed=seed)
     if fault_rate:
@@ -174,3 +189,48 @@ def demo(settings: Settings, count: int, fault_rate: float, seed: int) -> None:
         click.echo(f"all {checked} results match the sandbox's data")
     if problems or summary.failed_for_good:
         click.get_current_context().exit(1)
+
+
+SAMPLE_FIELDS = ("phone_number", "message_id")
+
+
+@cli.command(epilog=exit_codes("the file was written", None, "a bad option, an unwritable file"))
+@click.option("--pairs", "count", type=click.IntRange(1, 1_000_000), default=100, show_default=True)
+@click.option(
+    "--national-share",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.1,
+    show_default=True,
+    help="Share of numbers written in national form (0612345678), read with --region FR.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    default="-",
+    help="Where the pairs go (default: stdout).",
+)
+@click.option(
+    "--output-format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="Default: from the file name (.csv, .jsonl), else CSV.",
+)
+@with_settings((), implied=("sandbox",))
+def sample(
+    _: Settings, count: int, national_share: float, output: str, output_format: str | None
+) -> None:
+    """Write (phone, message id) pairs the sandbox knows, to try check and watch.
+
+    About 3% of them are unknown to the sandbox, as in real life (the API
+    answers "not found"). Then, with no key:
+
+    \b
+      smspartner-status sample -o pairs.csv
+      smspartner-status check --sandbox pairs.csv
+      smspartner-status watch --sandbox pairs.csv
+    """
+    data = Sandbox(api_key=None).data
+    fmt: OutputFormat = "jsonl" if (output_format or format_of(output)) == "jsonl" else "csv"
+    with open_output(output, fmt, SAMPLE_FIELDS) as out:
+        for phone, message_id in data.sample_pairs(count, national_share=national_share):
+            out.write({"phone_number": phone, "message_id": message_id})

@@ -32,10 +32,13 @@ class InputSpec:
     id_column: str | None = None
     delimiter: str | None = None
 
-    def reader(self, stream: IO[str], on_bad_row: OnBadRow) -> PairReader:
+    def reader(
+        self, stream: IO[str], on_bad_row: OnBadRow, *, track_lines: bool = False
+    ) -> PairReader:
         return PairReader(
             stream,
             on_bad_row=on_bad_row,
+            track_lines=track_lines,
             region=self.region,
             input_format=self.input_format,
             phone_column=self.phone_column,
@@ -46,25 +49,31 @@ class InputSpec:
 
 @contextmanager
 def checked_pairs(
-    input_file: IO[str], spec: InputSpec, bad_rows: BadRows, *, skip_bad_rows: bool
+    input_file: IO[str],
+    spec: InputSpec,
+    bad_rows: BadRows,
+    *,
+    skip_bad_rows: bool,
+    track_lines: bool = False,
 ) -> Iterator[tuple[PairReader, int | None]]:
     """The pairs to send and, when every row was checked first, how many there are.
 
     Strict (the default): every row is read and checked; any bad one and the
     command stops with all of them reported (exit code 2), before anything is
     sent or written. With `skip_bad_rows`, bad rows go to `bad_rows` as they come.
+    With `track_lines`, the reader keeps each pair's input line until it is popped.
     """
     if input_file.isatty():
         click.echo("reading pairs from the terminal; end with Ctrl-D", err=True)
     if skip_bad_rows:
-        yield spec.reader(input_file, bad_rows), None
+        yield spec.reader(input_file, bad_rows, track_lines=track_lines), None
         return
     with usage_errors(), rereadable(input_file) as source:
         total = sum(1 for _ in spec.reader(source, bad_rows))
         if bad_rows.count:
             raise UsageProblem(_refusal(bad_rows))
         source.seek(0)
-        yield spec.reader(source, _changed), total
+        yield spec.reader(source, _changed, track_lines=track_lines), total
 
 
 def _refusal(bad_rows: BadRows) -> str:

@@ -6,13 +6,14 @@ spelling yet; when the library's internals move, this is the one file to edit.
 
 from __future__ import annotations
 
-from .._client import ENV_API_KEY
+from .._client import ENV_API_KEY, ENV_BASE_URL
 from .._redact import redact
 from .._validate import DEFAULT_REGION, REGIONS, normalize_message_id, normalize_phone
 
 __all__ = [
     "DEFAULT_REGION",
     "ENV_API_KEY",
+    "ENV_BASE_URL",
     "REGIONS",
     "normalize_message_id",
     "normalize_phone",

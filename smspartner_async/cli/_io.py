@@ -30,6 +30,7 @@ __all__ = [
     "OutputFormat",
     "Writer",
     "change_row",
+    "format_of",
     "message_row",
     "open_output",
     "recipient_row",
@@ -45,6 +46,7 @@ SUFFIX_FORMATS: dict[str, OutputFormat] = {".csv": "csv", ".jsonl": "jsonl", ".n
 
 RESULT_FIELDS = (
     "index",
+    "line",
     "phone_number",
     "message_id",
     "ok",
@@ -92,15 +94,20 @@ CHANGE_FIELDS = (
 
 def _plain(value: object) -> object:
     if isinstance(value, datetime):
-        return value.isoformat()
+        # One rule for every command and column: ISO 8601 in UTC (`+00:00`), whatever a
+        # state file written by an older release holds.
+        return value.astimezone(UTC).isoformat()
     if isinstance(value, Decimal):
         return str(value)
     return value
 
 
-def result_row(result: MultiStatusResult) -> Row:
+def result_row(result: MultiStatusResult, line: int | None = None) -> Row:
+    """`index` is the pair's position among the pairs checked (bad rows skipped are not
+    counted); `line` its line in the input, as the rejects file numbers them."""
     return {
         "index": result.index,
+        "line": line,
         "phone_number": result.phone_number,
         "message_id": result.message_id,
         "ok": result.ok,
@@ -281,6 +288,12 @@ def open_output(
         )
         yield writer
         writer.close()
+
+
+def format_of(path: str) -> Literal["csv", "jsonl"]:
+    """The format a file's name says, CSV unless JSONL: for rows written as they come, never
+    a table (drawn at the end)."""
+    return "jsonl" if SUFFIX_FORMATS.get(PurePath(path).suffix.lower()) == "jsonl" else "csv"
 
 
 def output_format(path: str, stream: IO[str], chosen: OutputFormat | None) -> OutputFormat:

@@ -2,8 +2,9 @@
 
 click parses an option only where it is declared, so `check --sandbox` used to
 be "No such option". The shared options are declared on the group and again on
-each command; a value given after the command wins, else the group's holds
-(or the default).
+each command that uses them; a value given after the command wins, else the
+group's holds (or the default). One given before a command that does not use it
+is refused.
 """
 
 from __future__ import annotations
@@ -16,11 +17,17 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from .. import DEFAULT_BASE_URL
-from ._internals import DEFAULT_REGION, ENV_API_KEY, REGIONS
+from ._internals import ENV_API_KEY, ENV_BASE_URL, REGIONS
 from ._session import Settings, setup_logging
 
-__all__ = ["input_options", "output_options", "shared_options", "with_settings"]
+__all__ = [
+    "EVERY",
+    "ONE_CALL",
+    "input_options",
+    "output_options",
+    "shared_options",
+    "with_settings",
+]
 
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
@@ -34,79 +41,120 @@ def _region(ctx: click.Context, param: click.Parameter, value: str | None) -> st
     return value.upper()
 
 
-SHARED: tuple[Decorator, ...] = (
-    click.option("--sandbox", is_flag=True, help="Use the built-in emulator (no key, no network)."),
-    click.option(
+_DEFAULTS = Settings()
+
+#: Every shared option, by parameter name; each command declares those it uses.
+SHARED: dict[str, Decorator] = {
+    "sandbox": click.option(
+        "--sandbox", is_flag=True, help="Use the built-in emulator (no key, no network)."
+    ),
+    "api_key_file": click.option(
         "--api-key-file",
         type=click.Path(dir_okay=False, path_type=Path),
         help=f"A file holding the API key (else ${ENV_API_KEY}).",
     ),
-    click.option("--base-url", default=DEFAULT_BASE_URL, show_default=True),
-    click.option(
+    "base_url": click.option(
+        "--base-url",
+        default=_DEFAULTS.base_url,
+        show_default=True,
+        envvar=ENV_BASE_URL,
+        show_envvar=True,
+        help="The API's root (a bare host gets /v1), as the library reads it.",
+    ),
+    "response_format": click.option(
         "--format",
         "response_format",
         type=click.Choice(["json", "xml"]),
-        default="json",
+        default=_DEFAULTS.response_format,
         show_default=True,
-        help="The API's response format (for the output's, see --output-format).",
+        help="The API's response format (not the output's).",
     ),
-    click.option("--concurrency", type=click.IntRange(min=1), default=8, show_default=True),
-    click.option(
+    "concurrency": click.option(
+        "--concurrency",
+        type=click.IntRange(min=1),
+        default=_DEFAULTS.concurrency,
+        show_default=True,
+        help="API calls in flight.",
+    ),
+    "timeout": click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=30.0,
+        default=_DEFAULTS.timeout,
         show_default=True,
         help="Seconds per network operation.",
     ),
-    click.option(
+    "region": click.option(
         "--region",
-        default=DEFAULT_REGION,
+        default=_DEFAULTS.region,
         show_default=True,
         metavar="CODE",
         callback=_region,
         help="How to read national numbers: a region code (FR, BE, JP...).",
     ),
-    click.option("-v", "--verbose", count=True, help="-v: INFO logs on stderr, -vv: DEBUG."),
-)
-#: The parameter names SHARED declares (one missing here reaches the command as a stray argument).
-SHARED_NAMES = (
-    "sandbox",
-    "api_key_file",
-    "base_url",
-    "response_format",
-    "concurrency",
-    "timeout",
-    "region",
-    "verbose",
-)
+    "verbose": click.option(
+        "-v", "--verbose", count=True, help="-v: INFO logs on stderr, -vv: DEBUG."
+    ),
+}
+#: What a command that talks to the API (or the sandbox in its place) uses.
+EVERY = tuple(SHARED)
+#: One call each: nothing to run concurrently.
+ONE_CALL = tuple(name for name in EVERY if name != "concurrency")
 
 
-def shared_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed(SHARED):
-        command = option(command)
+def shared_options(
+    command: Callable[..., Any], names: tuple[str, ...] = EVERY
+) -> Callable[..., Any]:
+    for name in reversed(names):
+        command = SHARED[name](command)
     return command
 
 
-def with_settings(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Adds the shared options to a command, which gets them as a `Settings` first argument.
+def with_settings(
+    uses: tuple[str, ...] = EVERY, *, implied: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Adds the shared options in `uses` to a command, which gets them as a `Settings` first
+    argument; the others keep their defaults.
 
-    Put it last, right above the `def`, so that it wraps the bare function.
+    Put it last, right above the `def`, so that it wraps the bare function. A shared
+    option given before the command's name that the command does not use is a usage
+    error rather than silently ignored, except those in `implied` (`--sandbox` for
+    `demo`, which always runs on the sandbox).
     """
 
-    @shared_options
-    @click.pass_context
-    @functools.wraps(command)
-    def merged(ctx: click.Context, /, **kwargs: Any) -> Any:
-        mine = {name: kwargs.pop(name) for name in SHARED_NAMES}
-        group = ctx.parent.params if ctx.parent is not None else {}
-        values = {
-            name: value if _given(ctx, name) else group.get(name, value)
-            for name, value in mine.items()
-        }
-        setup_logging(ctx, values.pop("verbose"))
-        return command(Settings(**values), **kwargs)
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @click.pass_context
+        @functools.wraps(command)
+        def merged(ctx: click.Context, /, **kwargs: Any) -> Any:
+            mine = {name: kwargs.pop(name) for name in uses}
+            parent = ctx.parent
+            group = parent.params if parent is not None else {}
+            if parent is not None:
+                for name in EVERY:
+                    if name not in uses and name not in implied and _typed(parent, name):
+                        raise click.UsageError(
+                            f"{ctx.info_name} does not use {_flag(parent, name)}", ctx=ctx
+                        )
+            values = {
+                name: value if _given(ctx, name) else group.get(name, value)
+                for name, value in mine.items()
+            }
+            setup_logging(ctx, values.pop("verbose", 0))
+            return command(Settings(**values), **kwargs)
 
-    return merged
+        return shared_options(merged, uses)
+
+    return decorate
+
+
+def _flag(ctx: click.Context, name: str) -> str:
+    """The option's long spelling, as the group declares it (`--base-url`)."""
+    option = next(p for p in ctx.command.params if p.name == name)
+    return max(option.opts, key=len)
+
+
+def _typed(ctx: click.Context, name: str) -> bool:
+    """Given on the command line (not from the environment, which every command sees)."""
+    return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
 
 
 def _given(ctx: click.Context, name: str) -> bool:

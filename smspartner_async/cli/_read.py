@@ -56,6 +56,7 @@ class PairReader:
         phone_column: str | None = None,
         id_column: str | None = None,
         delimiter: str | None = None,
+        track_lines: bool = False,
     ) -> None:
         self._stream = stream
         self._on_bad_row = on_bad_row
@@ -64,6 +65,11 @@ class PairReader:
         self._phone = (phone_column,) if phone_column else PHONE_ALIASES
         self._id = (id_column,) if id_column else ID_ALIASES
         self._delimiter = delimiter
+        #: With `track_lines`: the input line of each pair yielded, by its position among
+        #: the pairs yielded (the `index` the library gives its result). Whoever writes a
+        #: result pops its entry, so this holds only the pairs in flight.
+        self.line_of: dict[int, int] | None = {} if track_lines else None
+        self._yielded = 0
 
     def __iter__(self) -> Iterator[Pair]:
         try:
@@ -86,6 +92,9 @@ class PairReader:
             except InvalidInputError as exc:
                 self._on_bad_row(line, str(exc))
                 continue
+            if self.line_of is not None:
+                self.line_of[self._yielded] = line
+            self._yielded += 1
             yield pair
 
     def _csv(self, lines: Iterator[str], header_line: str) -> Iterator[tuple[int, Any, Any]]:
@@ -102,7 +111,10 @@ class PairReader:
             except csv.Error as exc:  # a NUL byte, a cell over 128 KiB
                 self._on_bad_row(reader.line_num, f"not CSV ({exc})")
                 continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue  # a blank line: not a row at all
             if not any(cell.strip() for cell in row):
+                self._on_bad_row(reader.line_num, f"empty cells only: {row!r}")
                 continue
             if len(row) <= max(phone_at, id_at):
                 self._on_bad_row(reader.line_num, f"too few columns: {row!r}")
@@ -116,8 +128,12 @@ class PairReader:
             try:
                 item = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
+                if line == 1 and text.lstrip().startswith("["):
+                    raise _json_array() from None
                 self._on_bad_row(line, f"not JSON ({exc})")
                 continue
+            if line == 1 and isinstance(item, list) and _holds_pairs(item):
+                raise _json_array()
             if isinstance(item, list) and len(item) == 2:
                 yield line, item[0], item[1]
             elif not isinstance(item, dict):
@@ -126,6 +142,18 @@ class PairReader:
                 self._on_bad_row(line, f"no key {missing} in {item!r}")
             else:
                 yield line, _field(item, self._phone), _field(item, self._id)
+
+
+def _holds_pairs(item: list[Any]) -> bool:
+    """A whole JSON array of pairs on one line, rather than one `[phone, id]` pair."""
+    return any(isinstance(element, dict | list) for element in item)
+
+
+def _json_array() -> InputProblem:
+    return InputProblem(
+        "the input is a JSON array; JSONL is expected (one JSON object or [phone, id] pair "
+        "per line): convert it with jq -c '.[]' pairs.json > pairs.jsonl"
+    )
 
 
 def sniff_delimiter(header_line: str) -> str:

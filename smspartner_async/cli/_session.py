@@ -19,16 +19,19 @@ from typing import Any, TypeVar
 import attrs
 import click
 
-from .. import InvalidInputError, SMSPartnerClient, SMSPartnerError
+from .. import DEFAULT_BASE_URL, InvalidInputError, SMSPartnerClient, SMSPartnerError
 from ..sandbox import Sandbox
 from ..testing import sandbox_client
-from ._internals import ENV_API_KEY, redact
+from ._internals import DEFAULT_REGION, ENV_API_KEY, redact
 from ._read import InputProblem
 
 __all__ = [
+    "BAD_INPUT",
     "EXIT_CODES",
+    "ONE_CALL_EXIT_CODES",
     "Settings",
     "UsageProblem",
+    "exit_codes",
     "open_client",
     "run",
     "setup_logging",
@@ -37,15 +40,35 @@ __all__ = [
 
 T = TypeVar("T")
 
-EXIT_CODES = """\b
-Exit codes:
-  0  every pair got an answer ("not found" is an answer)
-  1  some calls failed after all retries, or the API refused the
-     request (bad key, IP not allowed; not found, for one message
-     or tag); also: demo answers that differ, Ctrl-C
-  2  bad input: a bad option, no API key, an unreadable file, bad
-     rows (then nothing is sent, unless check --skip-bad-rows)
-"""
+#: What exit code 2 means for every command that reads input.
+BAD_INPUT = "bad input: a bad option, no API key, an unreadable file"
+
+
+def exit_codes(*codes: str | None) -> str:
+    """A command's --help epilog: `codes[n]` is what exit code n means for it (None: unused)."""
+    lines = ["\b", "Exit codes:"]
+    for code, text in enumerate(codes):
+        if text is None:
+            continue
+        first, *rest = text.split("\n")
+        lines.append(f"  {code}  {first}")
+        lines.extend(f"     {line}" for line in rest)
+    return "\n".join(lines) + "\n"
+
+
+#: The group's: each command's --help says what its own codes mean.
+EXIT_CODES = exit_codes(
+    "success (each command's --help says what that means for it)",
+    "the API refused or failed for good, answers differ (demo),\nor Ctrl-C",
+    BAD_INPUT,
+)
+#: `one`, `message` and `tag`: one question, one answer.
+ONE_CALL_EXIT_CODES = exit_codes(
+    "the API answered",
+    "the API refused (bad key, IP not allowed), did not know\nthe message or tag "
+    "(not found), or the call failed\nafter all retries",
+    BAD_INPUT,
+)
 
 
 class UsageProblem(click.ClickException):
@@ -56,13 +79,15 @@ class UsageProblem(click.ClickException):
 
 @attrs.frozen
 class Settings:
-    sandbox: bool
-    api_key_file: Path | None
-    base_url: str
-    response_format: str
-    concurrency: int
-    timeout: float
-    region: str
+    """The shared options' values; those a command does not take keep these defaults."""
+
+    sandbox: bool = False
+    api_key_file: Path | None = None
+    base_url: str = DEFAULT_BASE_URL
+    response_format: str = "json"
+    concurrency: int = 8
+    timeout: float = 30.0
+    region: str = DEFAULT_REGION
 
     def api_key(self) -> str | None:
         """The key from the file, else the environment; never part of any message."""

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from contextlib import aclosing
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import IO, Literal
 
 import attrs
@@ -31,12 +31,12 @@ from ..sandbox import Sandbox
 from ..testing import FastClock
 from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, WatchRound, WatchStore
 from ._input import InputSpec, checked_pairs
-from ._io import CHANGE_FIELDS, SUFFIX_FORMATS, change_row, open_output
+from ._io import CHANGE_FIELDS, change_row, format_of, open_output
 from ._listen import Listener, Lookups, listen_address, listening
 from ._options import input_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows
-from ._session import EXIT_CODES, Settings, open_client, run
+from ._session import BAD_INPUT, Settings, exit_codes, open_client, run
 from ._watch_view import WatchView
 
 __all__ = ["watch"]
@@ -58,7 +58,16 @@ class _Job:
     listen: tuple[str, int] | None
 
 
-@click.command(epilog=EXIT_CODES)
+WATCH_EXIT_CODES = exit_codes(
+    "every pair settled (a final status, the API's lasting\nanswer, or the end of its window)",
+    "stopped (Ctrl-C, SIGTERM) before every pair settled: the\n"
+    "same command resumes with --state; or the API refused the\n"
+    "request (bad key, IP not allowed)",
+    BAD_INPUT + ", bad\nrows (then nothing is asked, unless --skip-bad-rows)",
+)
+
+
+@click.command(epilog=WATCH_EXIT_CODES)
 @input_options
 @click.option(
     "--state",
@@ -105,7 +114,7 @@ class _Job:
     "(token: $SMSPARTNER_CALLBACK_TOKEN, else a new one shown); each makes its pair due now. "
     "With --sandbox, the emulator pushes its reports there.",
 )
-@with_settings
+@with_settings()
 def watch(
     settings: Settings,
     input_file: IO[str],
@@ -135,7 +144,7 @@ def watch(
 
     With --state, Ctrl-C stops cleanly and the same command resumes where it
     stopped: pairs already settled are not asked about again, and rows are
-    appended to the output. Exit code 0 once every pair has settled.
+    appended to the output.
     """
     if speed is not None and not settings.sandbox:
         raise click.UsageError("--speed needs --sandbox (it compresses the emulator's clock)")
@@ -151,7 +160,7 @@ def watch(
         output,
         # Never the table `check` draws on a terminal: it is drawn at the end, and a change is
         # marked reported once its row is written.
-        output_format or _format_of(output),
+        output_format or format_of(output),
         listen,
     )
     spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
@@ -176,10 +185,6 @@ def watch(
         where = f"resumes from {state}" if state is not None else "starts over (no --state)"
         click.echo(f"stopped; the same command {where}", err=True)
         click.get_current_context().exit(1)
-
-
-def _format_of(output: str) -> Literal["csv", "jsonl"]:
-    return "jsonl" if SUFFIX_FORMATS.get(PurePath(output).suffix.lower()) == "jsonl" else "csv"
 
 
 async def _watch(
@@ -236,7 +241,11 @@ async def _watch(
                 source = heard.track(pairs)
             added = await watcher.add(source)
             lookups.added = added
-            view.start(await _counts(store, added), clock, started)
+            # The new pairs were sent (added) at `started` or just after: nothing of theirs
+            # is asked before this.
+            first_check = schedule.first_check(started)
+            counts = await _counts(store, added)
+            view.start(counts, clock, started, new=added, first_check=first_check)
             # The next check, for the live view only: it costs a store query twice a second.
             follow = asyncio.create_task(view.follow(store)) if job.live else None
             try:

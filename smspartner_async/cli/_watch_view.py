@@ -37,8 +37,11 @@ _LABELS: dict[DeliveryStatus | None, str] = {
     DeliveryStatus.FAILED: "ko",
     DeliveryStatus.WAITING: "Waiting",
     DeliveryStatus.UNKNOWN: "no status",
-    None: "not asked yet",
+    None: "no answer yet",
 }
+#: Pairs added by this run and not asked about yet: shown apart from those asked and not
+#: answered yet (the API's "not found" within the grace period, or a failed call).
+_UNASKED = "not asked yet"
 _REFRESH = 0.5  # seconds between two looks at the store's next due time
 
 
@@ -77,12 +80,30 @@ class WatchView:
         self.written = 0
         self.rounds = 0
         self.next_due: float | None = None
+        self.unasked = 0
+        self._first_check = float("inf")
 
-    def start(self, counts: StoreCounts, clock: Callable[[], float], started: float) -> None:
+    def start(
+        self,
+        counts: StoreCounts,
+        clock: Callable[[], float],
+        started: float,
+        *,
+        new: int = 0,
+        first_check: float | None = None,
+    ) -> None:
         """The pairs as the store holds them once the input is added, the watch's clock, and
-        when the watch started on it (a change checked before is an earlier run's)."""
+        when the watch started on it (a change checked before is an earlier run's).
+
+        `new` pairs were added by this run, all at once: none has been asked about until
+        the first round at or after their `first_check`, which asks every pair due by
+        then. Pairs without a status from an earlier run count as asked (their first
+        check was due long ago, at the speed a watch runs).
+        """
         self._clock = clock
         self._sim_started = started
+        self.unasked = new
+        self._first_check = float("inf") if first_check is None else first_check
         self.statuses.update(counts.pending)
         self.statuses.update(counts.settled)
         self.pending = counts.total_pending
@@ -95,6 +116,8 @@ class WatchView:
             # Found by an earlier run and delivered again (it was killed holding it): the
             # store's counts at the start already have it.
             return
+        if change.previous is None and self.unasked > 0:
+            self.unasked -= 1  # asked, since it has an answer
         if self.statuses[change.previous] > 0:
             self.statuses[change.previous] -= 1
         self.statuses[change.status] += 1
@@ -104,6 +127,8 @@ class WatchView:
 
     def round(self, report: WatchRound) -> None:
         self.rounds += 1
+        if report.at >= self._first_check:
+            self.unasked = 0
 
     async def follow(self, store: WatchStore) -> None:
         """Keeps `next_due` current (for the live view) until cancelled."""
@@ -114,8 +139,10 @@ class WatchView:
     # -- drawing -----------------------------------------------------------------------
 
     def status_line(self) -> str:
-        shown = [(s, self.statuses[s]) for s in _ORDER if self.statuses[s] > 0]
-        return "  ".join(f"{_LABELS[s]} {n:,}" for s, n in shown) or "no pairs"
+        unasked = min(self.unasked, self.statuses[None])
+        shown = [(_LABELS[s], self.statuses[s]) for s in _ORDER if s is not None]
+        shown += [(_LABELS[None], self.statuses[None] - unasked), (_UNASKED, unasked)]
+        return "  ".join(f"{label} {n:,}" for label, n in shown if n > 0) or "no pairs"
 
     def reason_line(self) -> str:
         settled = self.total - self.pending

@@ -93,7 +93,34 @@ class Sandbox:
     """An emulator of the SMS Partner status endpoints, with knobs, faults and counters.
 
     `app` is the ASGI callable. `api_key=None` accepts any key except "bad-key".
+    The knobs below may be changed between requests (a test turning faults on).
     """
+
+    seed: int
+    """Picks the dataset: equal seeds give equal answers (`data`)."""
+    api_key: str | None
+    """The only key accepted; None accepts any key except "bad-key" (code 1)."""
+    latency: float
+    """Seconds each answer waits before it is sent."""
+    page_size: int
+    """Recipients per page of bulk-status-by-tag."""
+    shuffle_multi: bool
+    """Answer multi-status items in a shuffled order (the API does not promise its order)."""
+    ignore_page: bool
+    """Answer page 1 whatever page is asked (a paginator that must not loop for ever)."""
+    language: msg.Language
+    """The language of error messages: `"fr"` (the API's) or `"en"`."""
+    faults: Faults
+    """What goes wrong, and how often (no faults by default)."""
+    clock: Callable[[], float]
+    """Seconds, any origin; Waiting messages settle as it moves (`elapsed()`)."""
+    data: SandboxData
+    """The dataset answers come from: what each pair's status is, at any `elapsed()`."""
+    stats: Stats
+    """Requests, batch sizes, concurrency and faults injected so far."""
+    on_asked: Callable[[list[tuple[str, int]]], object] | None
+    """Called with the pairs of each multi-status request, if set: a `CallbackPusher`'s
+    `track_first_asked`, so that the standalone server pushes their reports (`--push-url`)."""
 
     def __init__(
         self,
@@ -125,8 +152,7 @@ class Sandbox:
         self.clock = clock
         self.data = SandboxData(seed)
         self.stats = Stats()
-        #: Called with the pairs of each status request (`CallbackPusher.track_first_asked`).
-        self.on_asked: Callable[[list[tuple[str, int]]], object] | None = None
+        self.on_asked = None
         self._started = clock()
         self._shuffle_rng = random.Random(seed)  # noqa: S311 - test data, not secrets
 

@@ -6,7 +6,8 @@ in a shared store). How they are acknowledged decides what a crash can repeat:
 
 - `changes()` (and `on_change`) acknowledges each change when the next one is asked
   for (or the callback has returned): a crash repeats at most the change in hand.
-  One store call per change.
+  One store call per change; from a shared store it takes 128 changes at a time, so
+  that a take's lease covers handing them all over.
 - `batches()` (and `on_batch`) acknowledges a whole batch in one store call when the
   next batch is asked for (or the callback has returned): a crash repeats at most
   that batch (`TAKE` changes). What a fleet's consumer wants to keep up.
@@ -39,8 +40,12 @@ from ._store import WatchStore
 
 __all__ = ["TAKE", "OnBatch", "OnChange", "Outbox"]
 
-#: Changes taken from the store at once: the most a crash repeats with `batches()`.
+#: Changes taken from the store at once by `batches()`: the most a crash repeats then.
 TAKE: Final = 1_024
+# Changes taken at once by `changes()` from a shared store, acknowledged one by one: a take is
+# a lease there, and a smaller batch is through well within it (a round trip more per 128
+# changes). A store with one owner holds a take until it is opened again: no lease to outlive.
+_TAKE_SHARED_ONE_BY_ONE: Final = 128
 
 #: Called with each change; may be a coroutine function.
 OnChange: TypeAlias = Callable[[StatusChange], Any]
@@ -71,13 +76,15 @@ class Outbox:
         self._check = check  # raises what stopped the watcher, if anything did
         self._reading = False
         self._buffer: deque[StatusChange] = deque()  # taken, not yet handed over
+        shared = store.bells.recheck is not None
+        self._take_one_by_one = _TAKE_SHARED_ONE_BY_ONE if shared else TAKE
 
     async def changes(self, until_idle: bool) -> AsyncGenerator[StatusChange, None]:
         """One change at a time, each acknowledged when the next one is asked for."""
         buffer, store = self._buffer, self._store
         with self._reader():
             while True:
-                if not buffer and not await self._fill(until_idle):
+                if not buffer and not await self._fill(until_idle, self._take_one_by_one):
                     return
                 change = buffer.popleft()
                 try:
@@ -95,7 +102,7 @@ class Outbox:
         buffer, store = self._buffer, self._store
         with self._reader():
             while True:
-                if not buffer and not await self._fill(until_idle):
+                if not buffer and not await self._fill(until_idle, TAKE):
                     return
                 batch = list(buffer)
                 buffer.clear()
@@ -142,7 +149,7 @@ class Outbox:
 
     # -- internals ---------------------------------------------------------------------
 
-    async def _fill(self, until_idle: bool) -> bool:
+    async def _fill(self, until_idle: bool, limit: int) -> bool:
         """Take the next batch into the buffer; False when the reading is over."""
         store, intake, bells = self._store, self._intake, self._store.bells
         while True:
@@ -151,7 +158,7 @@ class Outbox:
             seen = bells.outbox.rung
             adds = intake.adds
             nothing_pending = not intake.busy and await store.next_due() is None
-            batch = await store.take_changes(now=self._clock(), limit=TAKE, lease=self._lease)
+            batch = await store.take_changes(now=self._clock(), limit=limit, lease=self._lease)
             if batch:
                 self._buffer.extend(batch)
                 return True

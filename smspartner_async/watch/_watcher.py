@@ -57,8 +57,6 @@ __all__ = [
 
 log = logging.getLogger("smspartner_async.watch")
 
-_DEFAULT_RETENTION = 7 * 86_400.0
-
 
 class _State:
     NEW = "new"
@@ -110,7 +108,8 @@ class Watcher:
             which polling pauses until the consumers catch up (bounds the outbox).
         lease: Seconds a claim or a take holds its pairs or changes in a store shared by
             several processes: longer than a page takes to ask, and than the consumer
-            takes over a batch of changes (up to `TAKE`); past it, another worker may
+            takes over the changes of a take (128 with `changes()` and `on_change`, up
+            to `TAKE` with `batches()` and `on_batch`); past it, another worker may
             deliver the same changes again.
     """
 
@@ -125,7 +124,7 @@ class Watcher:
         on_round: OnRound | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
-        retention: float | None = _DEFAULT_RETENTION,
+        retention: float | None = 7 * 86_400.0,
         page_size: int | None = None,
         max_backlog: int | None = None,
         lease: float = 600.0,
