@@ -26,6 +26,15 @@ restart goes on where it stopped), else in memory. With `--sandbox`, the
 emulator's statuses and the watch share one `FastClock` (`--speed`, default a
 minute a second), so pairs settle while you look.
 
+Delivery-report callbacks: with `SMSPARTNER_CALLBACK_TOKEN` set (make one with
+`python -c "from smspartner_async.callbacks import new_token; print(new_token())"`),
+the app mounts a `CallbackReceiver` at `/smspartner/dlr/<token>`: send your messages
+with `urlDlr` pointing there. Each callback is a hint (the pair it names, or every
+pair of its message id, is asked about in the next round; the API says what
+happened), and the watch's `PushSchedule` checks sparsely while callbacks arrive,
+as usual when they do not. In `--sandbox` mode the emulator pushes its reports to
+the app the way the platform would. docs/callbacks.md has the details.
+
 Several uvicorn workers (`--workers N`): each process runs its own lifespan,
 so its own client and its own watcher. With the memory store, each watches
 the pairs its own requests added and `GET /watch/...` on another worker knows
@@ -47,9 +56,10 @@ import argparse
 import asyncio
 import logging
 import os
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -66,9 +76,11 @@ from smspartner_async import (
     SMSPartnerClient,
     SMSPartnerError,
 )
+from smspartner_async.callbacks import CallbackReceiver, PushSchedule
 from smspartner_async.watch import (
     Clock,
     MemoryStore,
+    Schedule,
     Sleep,
     SQLiteStore,
     StatusChange,
@@ -77,6 +89,8 @@ from smspartner_async.watch import (
 )
 
 ClientFactory = Callable[[], AbstractAsyncContextManager[SMSPartnerClient]]
+#: Told of the pairs each `POST /watch` added (the sandbox mode pushes their reports).
+AfterAdd = Callable[[list[tuple[str, int | str]]], object]
 
 log = logging.getLogger("fastapi_app")
 
@@ -87,6 +101,8 @@ MAX_PAIRS_PER_REQUEST = 10_000
 LATEST_LIMIT = 100_000
 #: The region national numbers are read in: the client's `default_region`.
 REGION = "FR"
+#: Where delivery-report callbacks are received: `urlDlr` is `<base>/smspartner/dlr/<token>`.
+CALLBACK_PATH = "/smspartner/dlr"
 
 
 class Pair(BaseModel):
@@ -226,6 +242,8 @@ def create_app(
     *,
     clock: Clock | None = None,
     sleep: Sleep | None = None,
+    callback_token: str | None = None,
+    after_add: AfterAdd | None = None,
 ) -> FastAPI:
     """The app; `client_factory` builds the one client (tests pass a sandbox-backed one).
 
@@ -233,23 +251,45 @@ def create_app(
     yields a client will do, and it is entered once at startup, exited at shutdown.
     `clock` and `sleep` are the watch's time (default: the wall's); the sandbox
     mode and the tests pass a faster or simulated one, shared with the emulator.
+    `callback_token` (default: `$SMSPARTNER_CALLBACK_TOKEN`) turns the callback
+    receiver on; `after_add` is told of the pairs each `POST /watch` added.
     """
     latest = LatestChanges()
+    token = callback_token or os.environ.get("SMSPARTNER_CALLBACK_TOKEN") or None
+    receiver = CallbackReceiver(token, region=REGION) if token else None
+    # With callbacks, sparse checks while they arrive; exactly the usual ones when not.
+    schedule = PushSchedule(clock=clock or time.time) if receiver else Schedule()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with (
             client_factory() as client,
             Watcher(
-                client, store=watch_store(), on_change=latest.record, clock=clock, sleep=sleep
+                client,
+                store=watch_store(),
+                schedule=schedule,
+                on_change=latest.record,
+                clock=clock,
+                sleep=sleep,
             ) as watcher,
+            AsyncExitStack() as stack,
         ):
+            if receiver is not None and isinstance(schedule, PushSchedule):
+                # Callbacks reach the watch while the app runs; 503 before and after.
+                await stack.enter_async_context(
+                    receiver.feeding(watcher.hint, on_hint=schedule.heard)
+                )
             app.state.smspartner = client
             app.state.watcher = watcher
             yield
 
     app = FastAPI(title="SMS Partner statuses", lifespan=lifespan)
     app.state.latest_changes = latest
+    app.state.callbacks = receiver
+    if receiver is not None:
+        app.mount(CALLBACK_PATH, receiver.asgi)
+        # uvicorn's access lines would show the token and the callbacks' phone numbers.
+        logging.getLogger("uvicorn.access").addFilter(receiver.access_log_filter())
 
     @app.post("/statuses")
     async def statuses(
@@ -299,6 +339,8 @@ def create_app(
             raise HTTPException(422, detail=_invalid(exc)) from None
         except ClientStateError:  # it stopped: a bad key, say (logged by the watcher)
             raise HTTPException(503, detail="the watch has stopped") from None
+        if after_add is not None:
+            after_add(pairs)
         return Watching(pairs=len(pairs), added=added)
 
     @app.get("/watch/{phone}/{message_id}")
@@ -345,13 +387,50 @@ def _masked(phone: str) -> str:
 
 def sandbox_app(speed: float = 60.0) -> FastAPI:
     """The app on an in-process emulator; the emulator's statuses and the watch share a clock
-    running `speed` times faster than the wall's."""
-    from smspartner_async.sandbox import Sandbox
+    running `speed` times faster than the wall's, and the emulator pushes its delivery
+    reports to the app's receiver, as the platform does with `urlDlr`."""
+    import httpx
+
+    from smspartner_async.callbacks import new_token
+    from smspartner_async.sandbox import CallbackPusher, Sandbox
     from smspartner_async.testing import FastClock, sandbox_client
 
     clock = FastClock(speed)
     sandbox = Sandbox(api_key=None, clock=clock)
-    return create_app(lambda: sandbox_client(sandbox), clock=clock, sleep=clock.sleep)
+    token = new_token()
+    pusher: CallbackPusher | None = None
+
+    def push_reports(pairs: list[tuple[str, int | str]]) -> None:
+        if pusher is not None:
+            pusher.track((phone, int(message_id)) for phone, message_id in pairs)
+
+    app = create_app(
+        lambda: sandbox_client(sandbox),
+        clock=clock,
+        sleep=clock.sleep,
+        callback_token=token,
+        after_add=push_reports,
+    )
+    receiver = app.state.callbacks
+    receiver.flush_delay = 0.5 / speed  # its batching delay, in the watch's faster seconds
+    served = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def with_pusher(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal pusher
+        async with (
+            served(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver.asgi)) as http,
+            CallbackPusher(
+                sandbox, f"http://app{CALLBACK_PATH}/{token}", http=http, sleep=clock.sleep
+            ) as pushing,
+        ):
+            pusher = pushing
+            yield
+            pusher = None
+
+    app.router.lifespan_context = with_pusher
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> None:  # pragma: no cover - a development server

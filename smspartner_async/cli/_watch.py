@@ -18,7 +18,7 @@ import contextlib
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import aclosing
 from pathlib import Path
 from typing import IO, Literal
@@ -26,11 +26,13 @@ from typing import IO, Literal
 import attrs
 import click
 
+from ..callbacks import PushSchedule
 from ..sandbox import Sandbox
 from ..testing import FastClock
-from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, WatchStore
+from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, WatchRound, WatchStore
 from ._input import InputSpec, checked_pairs
 from ._io import CHANGE_FIELDS, change_row, format_of, open_output
+from ._listen import Listener, Lookups, listen_address, listening
 from ._options import input_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows
@@ -53,6 +55,7 @@ class _Job:
     live: bool
     output: str
     output_format: Literal["csv", "jsonl"]
+    listen: tuple[str, int] | None
 
 
 WATCH_EXIT_CODES = exit_codes(
@@ -103,6 +106,14 @@ WATCH_EXIT_CODES = exit_codes(
     type=click.Choice(["csv", "jsonl"]),
     help="Default: from the file name (.csv, .jsonl), else CSV.",
 )
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    callback=listen_address,
+    help="Also receive delivery-report callbacks (urlDlr) at http://HOST:PORT/dlr/<token> "
+    "(token: $SMSPARTNER_CALLBACK_TOKEN, else a new one shown); each makes its pair due now. "
+    "With --sandbox, the emulator pushes its reports there.",
+)
 @with_settings()
 def watch(
     settings: Settings,
@@ -119,6 +130,7 @@ def watch(
     live: bool | None,
     output: str,
     output_format: Literal["csv", "jsonl"] | None,
+    listen: tuple[str, int] | None,
 ) -> None:
     """Follow (phone, message id) pairs until each has settled; changes as rows.
 
@@ -149,18 +161,24 @@ def watch(
         # Never the table `check` draws on a terminal: it is drawn at the end, and a change is
         # marked reported once its row is written.
         output_format or format_of(output),
+        listen,
     )
     spec = InputSpec(settings.region, input_format, phone_column, id_column, delimiter)
     bad_rows = BadRows(rejects)
     view = WatchView(speed=job.speed, output=output, state=None if state is None else str(state))
+    lookups = Lookups()
+    listener: list[Listener] = []
     stopped = False
     try:
         with checked_pairs(input_file, spec, bad_rows, skip_bad_rows=skip_bad_rows) as (pairs, _):
-            run(_watch(job, pairs, view))
+            run(_watch(job, pairs, view, lookups, listener))
     except (KeyboardInterrupt, asyncio.CancelledError):
         stopped = True
     for line in view.summary():
         click.echo(line, err=True)
+    click.echo(lookups.line(), err=True)
+    if listener:
+        click.echo(listener[0].summary(), err=True)
     if skip_bad_rows and bad_rows.count:
         click.echo(f"{bad_rows.count:,} bad rows left out", err=True)
     if stopped:
@@ -169,7 +187,9 @@ def watch(
         click.get_current_context().exit(1)
 
 
-async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
+async def _watch(
+    job: _Job, pairs: PairReader, view: WatchView, lookups: Lookups, listener: list[Listener]
+) -> None:
     """Runs the watch to its end; stopped by Ctrl-C (asyncio.run cancels us) or SIGTERM."""
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
@@ -180,7 +200,17 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
     fast = await _fast_clock(job, store)
     clock: Callable[[], float] = time.time if fast is None else fast
     sandbox = None if fast is None else Sandbox(api_key=None, clock=fast)
-    schedule = Schedule(window=job.window)
+    # With callbacks, the schedule thins out while they arrive (and is the plain one if not).
+    schedule = (
+        Schedule(window=job.window)
+        if job.listen is None
+        else PushSchedule(window=job.window, clock=clock)
+    )
+
+    def on_round(report: WatchRound) -> None:
+        view.round(report)
+        lookups.round(report)
+
     async with open_client(job.settings, sandbox) as client:
         watcher = Watcher(
             client,
@@ -188,12 +218,29 @@ async def _watch(job: _Job, pairs: PairReader, view: WatchView) -> None:
             schedule=schedule,
             clock=clock,
             sleep=None if fast is None else fast.sleep,
-            on_round=view.round,
+            on_round=on_round,
             retention=None,  # a pair in the file and settled is never watched again
         )
         started = clock()  # no change of this run was found before
-        async with watcher:
-            added = await watcher.add(pairs)
+        async with watcher, contextlib.AsyncExitStack() as stack:
+            source: Iterable[tuple[str, int]] = pairs
+            if job.listen is not None and isinstance(schedule, PushSchedule):
+                heard = await stack.enter_async_context(
+                    listening(
+                        job.listen,
+                        watcher,
+                        schedule,
+                        region=job.settings.region,
+                        sandbox=sandbox,
+                        sleep=asyncio.sleep if fast is None else fast.sleep,
+                        speed=1.0 if fast is None else fast.speed,
+                    )
+                )
+                listener.append(heard)
+                click.echo(f"listening for delivery reports on {heard.shown_url}", err=True)
+                source = heard.track(pairs)
+            added = await watcher.add(source)
+            lookups.added = added
             # The new pairs were sent (added) at `started` or just after: nothing of theirs
             # is asked before this.
             first_check = schedule.first_check(started)

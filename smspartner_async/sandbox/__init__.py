@@ -8,7 +8,8 @@ Use it in-process::
         ...
 
 or over TCP with ``async with serve(sandbox) as base_url:`` (needs uvicorn), or from a shell
-with ``python -m smspartner_async.sandbox --port 8000``. Expected answers come from
+with ``python -m smspartner_async.sandbox --port 8000``. A `CallbackPusher` pushes its
+delivery reports to a callback URL, as `urlDlr` makes the platform do. Expected answers come from
 ``sandbox.data`` (a `SandboxData`), the same pure function of the seed the server uses.
 """
 
@@ -24,6 +25,7 @@ from ._data import (
     paris_local_time,
 )
 from ._faults import DEFAULT_KINDS, FAULT_KINDS, DroppedConnection, Faults
+from ._push import CallbackPusher, PushStats
 from ._server import serve
 from ._stats import Stats
 
@@ -34,8 +36,10 @@ __all__ = [
     "MAX_PAIRS",
     "NOT_DELIVERED",
     "WAITING",
+    "CallbackPusher",
     "DroppedConnection",
     "Faults",
+    "PushStats",
     "Sandbox",
     "SandboxData",
     "Stats",

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from typing import Any
 
 from ._app import Sandbox
 from ._faults import DEFAULT_KINDS, FAULT_KINDS, Faults
+from ._push import CallbackPusher
 from ._server import base_url, uvicorn_config
 
 
@@ -40,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-seed", type=int, default=0)
     p.add_argument("--retry-after", default="1", help="Retry-After sent with 429 and 503")
     p.add_argument("--slow-seconds", type=float, default=30.0, help="delay of 'slow' faults")
+    push = p.add_argument_group(
+        "delivery-report callbacks",
+        "With --push-url, each pair's report is pushed to that URL when it becomes available, "
+        "as urlDlr makes the platform do; a pair counts as sent the first time it is asked "
+        "about (there is no send endpoint).",
+    )
+    push.add_argument("--push-url", help="the callback URL (your receiver's, token included)")
+    push.add_argument("--push-method", choices=("POST", "GET"), default="POST")
+    push.add_argument("--push-body", choices=("json", "form"), default="json")
+    push.add_argument("--push-delay", type=float, default=1.0, help="seconds after the report")
+    for share in ("lost", "duplicated", "reordered", "late"):
+        push.add_argument(f"--push-{share}", type=float, default=0.0, help=f"share {share}")
+    push.add_argument("--push-seed", type=int, default=0)
     return p
 
 
@@ -71,8 +87,35 @@ def main(argv: list[str] | None = None) -> int:
 
     keys = "any key but 'bad-key'" if args.any_key else "the --api-key value"
     print(f"SMS Partner sandbox on {base_url(args.host, args.port)} (accepts {keys})", flush=True)
-    uvicorn.Server(config).run()
+    server = uvicorn.Server(config)
+    if not args.push_url:
+        server.run()
+        return 0
+    try:
+        pusher = CallbackPusher(
+            sandbox,
+            args.push_url,
+            method=args.push_method,
+            body=args.push_body,
+            delay=args.push_delay,
+            lost=args.push_lost,
+            duplicated=args.push_duplicated,
+            reordered=args.push_reordered,
+            late=args.push_late,
+            seed=args.push_seed,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sandbox.on_asked = pusher.track_first_asked
+    print("pushing delivery reports to the --push-url", flush=True)  # not the URL: its token
+    asyncio.run(_serve_pushing(server, pusher))
     return 0
+
+
+async def _serve_pushing(server: Any, pusher: CallbackPusher) -> None:
+    async with pusher:
+        await server.serve()
 
 
 if __name__ == "__main__":

@@ -118,6 +118,9 @@ class Sandbox:
     """The dataset answers come from: what each pair's status is, at any `elapsed()`."""
     stats: Stats
     """Requests, batch sizes, concurrency and faults injected so far."""
+    on_asked: Callable[[list[tuple[str, int]]], object] | None
+    """Called with the pairs of each multi-status request, if set: a `CallbackPusher`'s
+    `track_first_asked`, so that the standalone server pushes their reports (`--push-url`)."""
 
     def __init__(
         self,
@@ -149,6 +152,7 @@ class Sandbox:
         self.clock = clock
         self.data = SandboxData(seed)
         self.stats = Stats()
+        self.on_asked = None
         self._started = clock()
         self._shuffle_rng = random.Random(seed)  # noqa: S311 - test data, not secrets
 
@@ -298,6 +302,8 @@ class Sandbox:
                 raise _ApiError(msg.BAD_FORMAT)
             pairs.append((phone.strip(), mid))
         self.stats.pairs_per_call.append(len(pairs))
+        if self.on_asked is not None:
+            self.on_asked(pairs)
         elapsed = self.elapsed()
         not_found = msg.item_not_found(self.language)
         out: list[Value] = []

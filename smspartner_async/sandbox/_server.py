@@ -18,7 +18,7 @@ from ._faults import DroppedConnection
 if TYPE_CHECKING:
     from ._app import Sandbox
 
-__all__ = ["base_url", "serve", "uvicorn_config"]
+__all__ = ["base_url", "serve", "serve_app", "uvicorn_config"]
 
 
 class _HideDeliberateDrops(logging.Filter):
@@ -45,7 +45,10 @@ def _import_uvicorn() -> Any:
 
 def uvicorn_config(sandbox: Sandbox, **options: Any) -> Any:
     """A uvicorn.Config for the sandbox with the safe defaults (no access log, no lifespan)."""
-    uvicorn = _import_uvicorn()
+    return _config(_import_uvicorn(), sandbox.app, options)
+
+
+def _config(uvicorn: Any, app: Any, options: dict[str, Any]) -> Any:
     settings: dict[str, Any] = {
         "log_level": "warning",
         "interface": "asgi3",  # a bound method is not detected as ASGI 3
@@ -54,7 +57,7 @@ def uvicorn_config(sandbox: Sandbox, **options: Any) -> Any:
         "timeout_graceful_shutdown": 1,
     }
     settings.update(options)
-    config = uvicorn.Config(sandbox.app, **settings)
+    config = uvicorn.Config(app, **settings)
     logging.getLogger("uvicorn.error").addFilter(_FILTER)
     return config
 
@@ -87,10 +90,21 @@ async def serve(
     The socket is bound here (port 0 picks a free port), so a busy port raises OSError instead
     of uvicorn exiting the process. The server is stopped and awaited however the block ends.
     """
+    async with serve_app(
+        sandbox.app, host=host, port=port, startup_timeout=startup_timeout
+    ) as bound_port:
+        yield base_url(host, bound_port)
+
+
+@contextlib.asynccontextmanager
+async def serve_app(
+    app: Any, *, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 10.0
+) -> AsyncIterator[int]:
+    """Any ASGI app (a callback receiver, say) served like the sandbox; yields the port."""
     uvicorn = _import_uvicorn()
     sock = _bind(host, port)
     bound_port: int = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(sandbox))
+    server = uvicorn.Server(_config(uvicorn, app, {}))
     task = asyncio.create_task(server.serve(sockets=[sock]), name="sandbox-server")
     try:
         async with asyncio.timeout(startup_timeout):
@@ -99,7 +113,7 @@ async def serve(
                     task.result()  # re-raise the startup failure
                     raise RuntimeError("the sandbox server stopped during startup")
                 await asyncio.sleep(0.005)
-        yield base_url(host, bound_port)
+        yield bound_port
     finally:
         server.should_exit = True
         try:
