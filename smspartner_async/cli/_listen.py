@@ -42,7 +42,7 @@ def listen_address(ctx: click.Context, param: click.Parameter, value: str | None
 
 @attrs.define
 class Lookups:
-    """Pairs asked, over the pairs added: what push saves (`on_round`)."""
+    """Pairs asked, over the pairs pending when the run started: what push saves (`on_round`)."""
 
     asked: int = 0
     added: int = 0

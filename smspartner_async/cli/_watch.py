@@ -240,11 +240,12 @@ async def _watch(
                 click.echo(f"listening for delivery reports on {heard.shown_url}", err=True)
                 source = heard.track(pairs)
             added = await watcher.add(source)
-            lookups.added = added
             # The new pairs were sent (added) at `started` or just after: nothing of theirs
             # is asked before this.
             first_check = schedule.first_check(started)
             counts = await _counts(store, added)
+            # Per pair still to settle: a resumed run adds no pair, yet asks the pending ones.
+            lookups.added = counts.total_pending
             view.start(counts, clock, started, new=added, first_check=first_check)
             # The next check, for the live view only: it costs a store query twice a second.
             follow = asyncio.create_task(view.follow(store)) if job.live else None
