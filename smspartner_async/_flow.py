@@ -23,9 +23,11 @@ from __future__ import annotations
 import asyncio
 import heapq
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+from ._errors import SharedLimitsUnavailableError
 
 __all__ = ["FlowBackend", "FlowControl", "LocalFlow", "PauseGate", "RateLimiter"]
 
@@ -117,7 +119,12 @@ class FlowBackend(Protocol):
         ...
 
     async def acquire(self) -> None:
-        """Wait for a rate-limit start; called with a concurrency slot held."""
+        """Wait for a rate-limit start; called with a concurrency slot held.
+
+        A backend whose shared state cannot be reached raises
+        `SharedLimitsUnavailableError`: the client's calls waiting for a slot then fail
+        with it at once (`FlowControl.slot`).
+        """
         ...
 
     async def aclose(self) -> None:
@@ -156,18 +163,38 @@ class FlowControl:
         self.max_concurrency = max_concurrency
         self.slots = asyncio.Semaphore(max_concurrency)
         self.backend = backend
+        # The shared limits' failures so far, and the latest one's message.
+        self._outages = 0
+        self._outage = ""
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
-        """Held while one request is in flight; entered once the pause is over."""
+        """Held while one request is in flight; entered once the pause is over.
+
+        A call that waited for a slot while the shared limits failed (Redis down or hung)
+        fails at once with the same error when it gets the slot: it would otherwise start
+        a wait of its own on the same Redis, one `max_concurrency` wave after another,
+        each as long as the command timeout (`tests/test_redis_flow.py`).
+        """
+        outages = self._outages
         while True:
-            await self.backend.wait_paused()
+            await self._backend_wait(self.backend.wait_paused())
             async with self.slots:
+                if self._outages != outages:
+                    raise SharedLimitsUnavailableError(self._outage)
                 if self.backend.paused():
                     continue  # a 429 arrived while we queued for the slot
-                await self.backend.acquire()
+                await self._backend_wait(self.backend.acquire())
                 yield
                 return
+
+    async def _backend_wait(self, wait: Coroutine[Any, Any, None]) -> None:
+        try:
+            await wait
+        except SharedLimitsUnavailableError as exc:
+            self._outages += 1
+            self._outage = str(exc)
+            raise
 
     def pause(self, seconds: float) -> None:
         """Stop every request of the client for `seconds` (a 429's `Retry-After`)."""

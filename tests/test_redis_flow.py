@@ -457,6 +457,57 @@ async def test_a_hung_redis_fails_every_waiter_within_the_command_timeout(
         await flow.aclose()
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGSTOP")
+@pytest.mark.parametrize("calls", [8, 32])
+async def test_a_hung_redis_fails_every_call_of_a_client_within_the_bound(
+    own_redis: RedisServer, calls: int
+) -> None:
+    """Through the client this time: calls beyond `max_concurrency` wait for a slot, and the
+    slot comes free only when the calls ahead have failed. Each must still fail within the
+    documented bound (its turn under the rate limit plus one command timeout), not start a
+    command timeout of its own after the wave ahead (2, 4, 6, 8 s for 32 calls before)."""
+    own_redis.start()
+    assert own_redis.process is not None
+    sandbox = Sandbox(api_key=None)
+    pairs = known_pairs(sandbox, 1)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=sandbox.app))
+    rate = 50.0
+    async with (
+        http,
+        SMSPartnerClient(
+            "hung-test-key",
+            base_url="http://sandbox/v1",
+            http_client=http,
+            shared_limits=own_redis.url,
+            max_requests_per_second=rate,
+            max_concurrency=8,
+            retry=RetryPolicy.testing(),
+        ) as client,
+    ):
+        await client.message_status(*pairs[0])  # connected, scripts loaded
+
+        async def timed() -> tuple[float, BaseException | None]:
+            began = time.monotonic()
+            try:
+                await client.message_status(*pairs[0])
+            except SharedLimitsUnavailableError as exc:
+                return time.monotonic() - began, exc
+            return time.monotonic() - began, None
+
+        own_redis.process.send_signal(signal.SIGSTOP)
+        try:
+            outcomes = await asyncio.gather(*(timed() for _ in range(calls)))
+        finally:
+            own_redis.process.send_signal(signal.SIGCONT)
+        assert all(isinstance(exc, SharedLimitsUnavailableError) for _, exc in outcomes)
+        bound = calls / rate + DEFAULT_COMMAND_TIMEOUT
+        slowest = max(took for took, _ in outcomes)
+        assert slowest <= bound + 0.5, sorted(round(took, 2) for took, _ in outcomes)
+        # Redis answers again: so do the calls, at once.
+        async with asyncio.timeout(DEFAULT_COMMAND_TIMEOUT):
+            await asyncio.gather(*(client.message_status(*pairs[0]) for _ in range(calls)))
+
+
 # -- real processes ------------------------------------------------------------------------------
 
 

@@ -43,7 +43,8 @@ How it works:
   every attempt (a start granted during a pause and sent after it would burst). Attempts
   are serialized per process (an `asyncio.Lock`): one task per process polls Redis, the
   others queue in arrival order. When the poller's command fails (Redis down, or hung past
-  `command_timeout`), every caller queued behind it fails with it at once: no caller waits
+  `command_timeout`), every caller queued behind it fails with it at once, and so do the
+  client's calls waiting for a concurrency slot (`FlowControl.slot`): no caller waits
   longer than its turn under the rate limit plus one `command_timeout`, whatever the
   concurrency (`tests/test_redis_flow.py` pauses Redis with SIGSTOP under 8 and 32 callers).
 - Clocks: the limiter uses the library's own notion of time, each process's wall clock in
