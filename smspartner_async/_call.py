@@ -69,6 +69,20 @@ class _Prepared:
         return "<request to the SMS Partner API, key hidden>"
 
 
+class _Sending:
+    """The `httpx.Request` of one exchange: its URL or body carries the key, and its repr
+    shows the URL. Held in this instead of a local, so that no frame a cancellation or an
+    error passes through shows it to a tracker rendering locals."""
+
+    __slots__ = ("request",)
+
+    def __init__(self, request: httpx.Request) -> None:
+        self.request = request
+
+    def __repr__(self) -> str:
+        return "<request to the SMS Partner API, key hidden>"
+
+
 @attrs.define
 class Shared:
     """What a client and every `with_options` view of it share."""
@@ -259,13 +273,15 @@ class Caller:
             if self.options.deadline is not None and deadline.when() is None:
                 deadline.reschedule(asyncio.get_running_loop().time() + self.options.deadline)
             exposure = Exposure(self._httpcore and patched_by_a_mock() is None)
-            sent = self._http.build_request(
-                endpoint.method,
-                request.url,
-                content=request.content,
-                headers=self._headers,
-                timeout=self._timeout,
-                extensions={"trace": exposure},
+            sent = _Sending(
+                self._http.build_request(
+                    endpoint.method,
+                    request.url,
+                    content=request.content,
+                    headers=self._headers,
+                    timeout=self._timeout,
+                    extensions={"trace": exposure},
+                )
             )
             task = asyncio.get_running_loop().create_task(
                 self._exchange(sent, self._limit(endpoint), trace, attempt, exposure)
@@ -289,10 +305,10 @@ class Caller:
             await asyncio.wait(set(exchanges), return_when=asyncio.FIRST_COMPLETED)
 
     async def _exchange(
-        self, sent: httpx.Request, limit: int, trace: CallTrace, attempt: int, exposure: Exposure
+        self, sent: _Sending, limit: int, trace: CallTrace, attempt: int, exposure: Exposure
     ) -> Answer:
-        with trace.request(sent, attempt) as traced:
-            response = await self._http.send(sent, stream=True)
+        with trace.request(sent.request, attempt) as traced:
+            response = await self._http.send(sent.request, stream=True)
             traced.response(response)
             try:
                 if exposure.abandoned:

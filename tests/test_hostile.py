@@ -5,6 +5,7 @@ Each transport (httpx's, aiohttp's) and an injected `httpx.AsyncClient` face the
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gzip
 import traceback
@@ -51,13 +52,21 @@ class Hostile:
         self.mode = "ok"
         self.url = ""
         self.inflated = 512 * MIB  # what the bomb inflates to
+        self.arrived = asyncio.Event()  # "park": a request is held
+        self.release = asyncio.Event()  # "park": let the held requests go
 
     async def answer(self, request: web.Request) -> web.StreamResponse:
         mode = self.mode
         echo = str(request.url) + (await request.text())  # the request, key included
+        if mode == "park":
+            self.arrived.set()
+            await self.release.wait()
+            return web.Response(status=503)
         if mode == "bomb":
             headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
             return web.Response(body=bomb(self.inflated), headers=headers)
+        if mode == "huge":  # a plain answer over the cap, its length announced
+            return web.Response(body=b" " * (2 * MIB), content_type="application/json")
         if mode == "huge-xml":
             return await self._huge_xml(request)
         if mode == "code-10":
@@ -106,6 +115,7 @@ async def hostile() -> AsyncIterator[Hostile]:
     await site.start()
     state.url = f"http://127.0.0.1:{runner.addresses[0][1]}/v1"
     yield state
+    state.release.set()
     await runner.cleanup()
 
 
@@ -234,6 +244,52 @@ async def test_an_echoed_key_never_reaches_traceback_locals(
         assert info.value.__traceback__ is not None
         for text in renderings(info.value):
             assert KEY not in text, f"{name}: the key in {text[:2000]}"
+
+
+GET_CALLS = {
+    "message_status": lambda client: client.message_status("+33612345678", 1),
+    "bulk_status": lambda client: client.bulk_status(1),
+    "status_by_tag": lambda client: client.status_by_tag("t"),
+}
+
+
+@pytest.mark.parametrize("name", list(GET_CALLS))
+async def test_a_call_cut_by_a_timeout_leaves_no_key_in_traceback_locals(
+    hostile: Hostile, make: Callable[..., SMSPartnerClient], name: str
+) -> None:
+    """The recipes' handler pattern: `asyncio.timeout` around a call, which ends while the
+    request (its URL holds the key) waits for the answer. The `TimeoutError`, rendered with
+    every frame's locals and its chained `CancelledError`, must not show the key."""
+    hostile.mode = "park"
+    client = make(hostile)
+    deadlines: list[asyncio.Timeout] = []
+
+    async def handler() -> None:
+        async with asyncio.timeout(None) as deadline:
+            deadlines.append(deadline)
+            await GET_CALLS[name](client)
+
+    task = asyncio.create_task(handler())
+    await hostile.arrived.wait()  # the request is at the server: the call waits for its answer
+    deadlines[0].reschedule(asyncio.get_running_loop().time())
+    with pytest.raises(TimeoutError) as info:
+        await task
+    assert info.value.__context__ is not None  # the cancellation, frames and all
+    for text in renderings(info.value):
+        assert KEY not in text, f"{name}: the key in {text[:3000]}"
+
+
+@pytest.mark.parametrize("mode", ["huge", "bomb"])
+@pytest.mark.parametrize("name", list(GET_CALLS))
+async def test_an_answer_over_the_cap_leaves_no_key_in_traceback_locals(
+    hostile: Hostile, make: Callable[..., SMSPartnerClient], name: str, mode: str
+) -> None:
+    hostile.mode, hostile.inflated = mode, 8 * MIB
+    client = make(hostile, max_response_bytes=MIB)
+    with pytest.raises(ResponseTooLargeError) as info:
+        await GET_CALLS[name](client)
+    for text in renderings(info.value):
+        assert KEY not in text, f"{name}: the key in {text[:3000]}"
 
 
 async def test_failed_items_carry_no_key_either(
