@@ -145,13 +145,17 @@ async def stream(
     total = len(pairs) if isinstance(pairs, Sized) else None
     batch = _Batch(caller, fail_fast)
     done = 0
-    chunks = stream_chunks(pairs, caller.options.batch_size, caller.options.default_region)
+    bad: list[InvalidInputError] = []
+    options = caller.options
+    chunks = stream_chunks(pairs, options.batch_size, options.default_region, bad)
     async with aclosing(run_windowed(chunks, batch.fetch, window, ordered=False)) as finished:
         async for chunk, chunk_results in finished:
             done += chunk.size
             report_progress(progress, done, total)
             for result in expand(chunk, chunk_results):
                 yield result
+    if bad:  # the pair that ended the input, once every pair before it has its result
+        raise bad[0]
     batch.raise_if_nothing_answered()  # after the failed items: a stream cannot take them back
 
 

@@ -14,6 +14,7 @@ from itertools import chain
 import attrs
 import orjson
 
+from ._errors import InvalidInputError
 from ._validate import Key, Pairs, validate_pair
 from ._window import as_async
 
@@ -71,12 +72,23 @@ def chunks_of(keys: list[Key], batch_size: int) -> tuple[list[Chunk], dict[int, 
     return chunks, duplicates
 
 
-async def stream_chunks(pairs: Pairs, batch_size: int, region: str) -> AsyncGenerator[Chunk, None]:
-    """Chunks read lazily from any iterable; duplicates folded within each chunk only."""
+async def stream_chunks(
+    pairs: Pairs, batch_size: int, region: str, bad: list[InvalidInputError]
+) -> AsyncGenerator[Chunk, None]:
+    """Chunks read lazily from any iterable; duplicates folded within each chunk only.
+
+    A bad pair ends the stream: its error goes into `bad`, and the pairs read before it
+    still come, as a last chunk. Raising it from here would end the window of calls that
+    reads ahead (`run_windowed`), losing the answers to every pair read before it.
+    """
     chunk, lookup = Chunk(), dict[Key, int]()
     index = 0
     async for pair in as_async(pairs):
-        key = validate_pair(pair, index, region)
+        try:
+            key = validate_pair(pair, index, region)
+        except InvalidInputError as exc:
+            bad.append(exc)
+            break
         slot = lookup.get(key)
         positions: list[int | list[int]] = chunk.positions  # type: ignore[assignment]
         if slot is None:

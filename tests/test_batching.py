@@ -13,6 +13,7 @@ from smspartner_async import (
     APIConnectionError,
     AuthenticationError,
     DeliveryStatus,
+    InvalidInputError,
     MultiStatusResult,
     PermissionDeniedError,
     ServerError,
@@ -320,6 +321,30 @@ async def test_streaming_reads_its_input_lazily(router, make_client):
                 break
     # two chunks in flight plus the one being read, never the whole input
     assert read <= 500 * 4
+
+
+@pytest.mark.parametrize("bad_at", [0, 1, 600, 5000, 10_000])
+async def test_a_bad_pair_in_a_stream_raises_after_every_earlier_result(
+    router, make_client, bad_at
+):
+    """The docs: a bad pair raises when reached, after the earlier results were yielded.
+    Reading runs ahead of the answers (a window of chunks); the pairs read before the bad one
+    are still asked, and their results yielded, before the error."""
+    fake = FakeMultiStatus(delay=0.001, shuffle=True)
+    router.post("/multi-status").mock(side_effect=fake)
+    inputs = [*pairs(bad_at), ("not a phone", 1), *pairs(1000)]
+    seen = []
+
+    async def consume():
+        async for result in make_client(max_concurrency=8).iter_multi_status(inputs):
+            seen.append(result)
+
+    with pytest.raises(InvalidInputError) as info:
+        await consume()
+    assert info.value.index == bad_at
+    assert sorted(r.index for r in seen) == list(range(bad_at))
+    check(sorted(seen, key=lambda r: r.index), inputs[:bad_at])
+    assert sum(fake.pairs_per_call) == bad_at  # nothing after the bad pair is sent
 
 
 async def test_streaming_duplicates_within_a_chunk(router, make_client):
