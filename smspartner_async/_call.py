@@ -212,6 +212,8 @@ class Caller:
             limited = isinstance(error, RateLimitError)
             stats.rate_limited += limited
             if delay is None:
+                if limited:
+                    self._pause_for(error)
                 stats.failures += 1
                 raise error
             if limited:
@@ -297,6 +299,15 @@ class Caller:
                 # this wait, never the exchange's own unwinding.
                 await asyncio.wait((task,))
                 raise
+
+    def _pause_for(self, error: SMSPartnerError) -> None:
+        """A 429 its call gives up on still pauses the client, for its `Retry-After` up to
+        the policy's cap: the server asked the whole key to wait, not only this call."""
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is not None:
+            wait = min(retry_after, self._retry.max_retry_after)
+            if wait > 0:
+                self._flow.pause(wait)
 
     async def _room(self) -> None:
         """Wait while `max_concurrency` exchanges run (those whose caller left included)."""

@@ -393,8 +393,9 @@ class SMSPartnerClient:
         Reads `pairs` (any iterable or async iterable) lazily, so memory stays
         bounded by `2 x max_concurrency x batch_size` whatever the input's length.
         Pairs are validated as they are read: a bad one raises once the pairs
-        before it have their results; duplicates are folded within each call only. Close it early with `contextlib.aclosing` to cancel the
-        calls still in flight at once. Failed calls give failed items as in
+        before it have their results; duplicates are folded within each call
+        only. Close it early with `contextlib.aclosing` to cancel the calls
+        still in flight at once. Failed calls give failed items as in
         `multi_status`; when not one call got an answer, the first call's error
         is raised once the stream has yielded them.
         """

@@ -794,6 +794,36 @@ async def test_a_429_pauses_every_chunk_of_the_client() -> None:
     assert client.stats.rate_limited == 1
 
 
+@pytest.mark.parametrize(
+    ("retry", "retry_after", "pause"),
+    [
+        (policy(max_retries=0), 0.3, 0.3),  # the call that got it does not retry
+        (policy(max_retry_after=0.3), 5.0, 0.3),  # beyond the cap: it raises, the rest wait
+    ],
+    ids=["no-retries", "over-the-cap"],
+)
+async def test_a_429_pauses_the_client_even_when_its_call_gives_up(
+    retry: RetryPolicy, retry_after: float, pause: float
+) -> None:
+    """The docs: a 429 pauses the whole client, not only the call that got it. That holds
+    when that call raises instead of retrying (no retries left, or a `Retry-After` beyond
+    the cap, then for the cap): the client's other requests still wait."""
+
+    async def respond(request: httpx.Request, n: int) -> httpx.Response:
+        if n == 0:
+            return httpx.Response(429, headers={"Retry-After": str(retry_after)})
+        return httpx.Response(200, content=seeds.MESSAGE_STATUS_JSON)
+
+    handler = Recorder(respond)
+    async with timed_client(handler, retry=retry) as client:
+        with pytest.raises(RateLimitError):
+            await client.message_status(PHONE, MESSAGE_ID)
+        await client.message_status(PHONE, MESSAGE_ID)
+    first, second = handler.starts
+    assert second - first >= pause - 0.01, "the next request went out during the pause"
+    assert second - first < pause + 1.0
+
+
 async def test_a_later_429_extends_the_pause() -> None:
     gate = PauseGate()
     loop = asyncio.get_running_loop()
