@@ -15,7 +15,12 @@ __all__ = ["ClientStats", "RequestEvent"]
 
 @attrs.frozen
 class RequestEvent:
-    """One HTTP attempt, for metrics hooks. Holds no key and no phone number."""
+    """One HTTP attempt, for metrics hooks.
+
+    Its fields hold no key and no phone number. `error` is the exception itself, whose
+    message may quote the API's answer (phone numbers included, never the key): label
+    metrics with `type(event.error).__name__`, not with its text.
+    """
 
     endpoint: str
     attempt: int
