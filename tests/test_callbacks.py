@@ -202,6 +202,8 @@ async def test_bad_token_is_not_found_and_hints_nothing(
         ("POST", b"\x00\xff\xfe garbage", "application/octet-stream", 415),
         ("POST", b"--b\r\ncontent-disposition: form-data\r\n", "multipart/form-data", 415),
         ("POST", b"a=" + b"&a=".join(b"%d" % i for i in range(200)), None, 400),
+        ("POST", b"hello", "text/plain", 400),  # text, but not a form: nothing to read
+        ("POST", b"hello", None, 400),
         ("PUT", b"", None, 405),
         ("DELETE", b"", None, 405),
     ],
@@ -235,6 +237,21 @@ async def test_a_huge_body_is_refused(fed: tuple[CallbackReceiver, Sink]) -> Non
     assert response.status == 413
     assert receiver.stats.too_large == 1
     assert sink.hints == []
+
+
+async def test_a_list_over_the_cap_is_refused_whole(fed: tuple[CallbackReceiver, Sink]) -> None:
+    """The docs: a list of up to 1,000 reports. A longer one is answered 413 (the sender
+    splits it) rather than 200 with its tail dropped, which no sender would send again."""
+    receiver, sink = fed
+    for n, status in ((MAX_ITEMS, 200), (MAX_ITEMS + 1, 413)):
+        body = orjson.dumps([{"messageId": i} for i in range(1, n + 1)])
+        response = await receiver.handle(
+            method="POST", token=TOKEN, body=body, content_type="application/json"
+        )
+        assert response.status == status, n
+    assert receiver.stats.too_large == 1
+    hints = await drained(receiver, sink)
+    assert len(hints) == MAX_ITEMS  # from the first list only
 
 
 async def test_before_feeding_callbacks_are_answered_503() -> None:

@@ -24,7 +24,8 @@ from .._validate import is_e164, normalize_message_id, normalize_phone
 
 __all__ = ["MAX_ITEMS", "Hint", "hints_from"]
 
-#: Reports read from one callback (a JSON list); the rest of a longer list is ignored.
+#: Reports in one callback (a JSON list): the receiver answers a longer list 413, and
+#: `hints_from` reads no more than this many.
 MAX_ITEMS: Final = 1_000
 
 # Folded names (lower case, letters and digits only), most specific first.

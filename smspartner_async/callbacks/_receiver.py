@@ -35,7 +35,7 @@ import orjson
 
 from .._errors import InvalidInputError
 from .._validate import DEFAULT_REGION, REGIONS
-from ._fields import Hint, hints_from
+from ._fields import MAX_ITEMS, Hint, hints_from
 
 __all__ = ["CallbackReceiver", "CallbackResponse", "HintSink", "ReceiverStats", "new_token"]
 
@@ -76,6 +76,7 @@ _OK: Final = _answer(200, "OK")
 _NOT_FOUND: Final = _answer(404, "not found")
 _NOT_ALLOWED: Final = _answer(405, "method not allowed", ("allow", "GET, POST"))
 _TOO_LARGE: Final = _answer(413, "body too large")
+_TOO_MANY: Final = _answer(413, f"over {MAX_ITEMS:,} reports in one callback: send several")
 _MALFORMED: Final = _answer(400, "no message id found")
 _UNSUPPORTED: Final = _answer(415, "send JSON, a form, or a query string")
 _SLOW_DOWN: Final = _answer(429, "too many callbacks", ("retry-after", "1"))
@@ -91,7 +92,7 @@ class ReceiverStats:
     refused: int = 0
     """Requests with a wrong or missing token (answered 404)."""
     too_large: int = 0
-    """Requests over `max_body` (413)."""
+    """Requests over `max_body`, or with over `MAX_ITEMS` reports (413)."""
     malformed: int = 0
     """Requests with a body that is not JSON or a form, or naming no message id (400/415)."""
     hints: int = 0
@@ -265,6 +266,9 @@ class CallbackReceiver:
         if reports is None:
             self.stats.malformed += 1
             return _UNSUPPORTED if body and not _readable(content_type, body) else _MALFORMED
+        if len(reports) > MAX_ITEMS:
+            self.stats.too_large += 1
+            return _TOO_MANY  # the sender splits it, rather than hear OK and lose the tail
         if not any(reports):
             return _OK  # nothing at all: a check that the URL answers
         hints = hints_from(reports, self.region)
@@ -463,7 +467,7 @@ def _reports(
             return [{**fields, **item} for item in payload if isinstance(item, dict)] or None
         return None
     form = _form(body)
-    if form is None:
+    if not form:  # a body, but not one field in it: text that is not a form
         return None
     return [{**fields, **form}]
 
