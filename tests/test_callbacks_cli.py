@@ -55,6 +55,19 @@ def test_listen_with_the_sandbox_pushing_asks_less_for_the_same_rows(
     assert settled(tmp_path / "push.csv") == settled(tmp_path / "poll.csv")
 
 
+def test_listen_shows_a_new_token_when_none_is_set(
+    pairs_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The help: the token comes from $SMSPARTNER_CALLBACK_TOKEN, else a new one is shown.
+    With --sandbox too: not the variable's name, which is unset."""
+    monkeypatch.delenv("SMSPARTNER_CALLBACK_TOKEN", raising=False)
+    args = ["watch", "--sandbox", "--window", "1", "--no-live", "--listen", "127.0.0.1:0"]
+    result = CliRunner().invoke(cli, [*args, str(pairs_file)])
+    assert result.exit_code == 0, result.stderr
+    assert "$SMSPARTNER_CALLBACK_TOKEN" not in result.stderr
+    assert re.search(r"on http://127\.0\.0\.1:\d+/dlr/[\w-]{20,}", result.stderr), result.stderr
+
+
 def test_listen_refuses_a_bad_address(pairs_file: Path) -> None:
     result = CliRunner().invoke(cli, ["watch", "--sandbox", "--listen", "nowhere", str(pairs_file)])
     assert result.exit_code == 2

@@ -121,7 +121,7 @@ async def listening(
         bound = runner.addresses[0][1] if runner.addresses else port
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{bound}{_PATH}/{token}"
-        shown = url if not given and sandbox is None else url.replace(token, f"${ENV_TOKEN}")
+        shown = url if not given else url.replace(token, f"${ENV_TOKEN}")
         pusher = None
         if sandbox is not None:
             pusher = CallbackPusher(sandbox, url, sleep=sleep)
