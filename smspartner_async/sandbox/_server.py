@@ -21,15 +21,19 @@ if TYPE_CHECKING:
 __all__ = ["base_url", "serve", "serve_app", "uvicorn_config"]
 
 
-class _HideDeliberateDrops(logging.Filter):
-    """uvicorn logs a traceback whenever an app raises; a "drop" fault raises on purpose."""
+class _HideDeliberateStops(logging.Filter):
+    """uvicorn logs a traceback whenever an app raises. Two stops are on purpose: a "drop"
+    fault, and an answer still on its way (the sandbox's latency) when the block serving
+    it ends, which uvicorn cancels after its grace period and announces at ERROR level."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        return not isinstance(exc, DroppedConnection)
+        if isinstance(exc, DroppedConnection | asyncio.CancelledError):
+            return False
+        return not str(record.msg).startswith("Cancel %s running task(s)")
 
 
-_FILTER = _HideDeliberateDrops()
+_FILTER = _HideDeliberateStops()
 
 
 def _import_uvicorn() -> Any:

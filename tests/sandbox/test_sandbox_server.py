@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -53,6 +56,27 @@ async def test_drop_cuts_the_connection_over_tcp(caplog: pytest.LogCaptureFixtur
         r = await http.get("/bulk-status-by-tag", params={"apiKey": KEY, "tag": "demo"})
         assert r.status_code == 200
     assert "Exception in ASGI application" not in caplog.text  # deliberate, not logged
+
+
+async def test_a_request_still_served_at_exit_logs_no_traceback(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Leaving `serve` while a slow answer is on its way (the sandbox's latency) stops the
+    server, which cancels that answer after its grace period: on purpose, so no "Exception in
+    ASGI application" traceback (the recipes' example printed one)."""
+    sandbox = Sandbox(latency=30)
+    with caplog.at_level(logging.INFO, logger="uvicorn.error"):
+        async with serve(sandbox, port=0) as base_url, httpx.AsyncClient() as http:
+            slow = asyncio.create_task(
+                http.get(f"{base_url}/bulk-status", params={"apiKey": KEY, "messageId": "1"})
+            )
+            while not sandbox.stats.in_flight:  # noqa: ASYNC110 - the request is in its latency
+                await asyncio.sleep(0.01)
+        with contextlib.suppress(httpx.HTTPError):
+            await slow
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [], [r.getMessage() for r in errors]
+    assert "Exception in ASGI application" not in capfd.readouterr().err
 
 
 async def test_busy_port_raises_oserror() -> None:
