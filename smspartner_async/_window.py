@@ -57,8 +57,11 @@ async def run_windowed(
                 await asyncio.wait((task,))
                 running.popleft()
             else:
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                task = next(iter(done))
+                await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                # The oldest finished task, not any member of the `done` set: set order could
+                # pass over one finished task round after round, holding back its results
+                # (and a consumer restoring input order, with everything after them).
+                task = next(t for t in running if t.done())
                 running.remove(task)
             yield task.result()
     finally:
