@@ -133,6 +133,27 @@ def test_the_same_command_again_resumes_and_adds_nothing(tmp_path: Path) -> None
     check_outcome(read_rows(out), pairs)
 
 
+@pytest.mark.parametrize("kind", ["pairs file", "text", "missing directory"])
+def test_a_state_that_is_not_a_watch_database_is_bad_input(tmp_path: Path, kind: str) -> None:
+    """Arguments swapped (`--state pairs.csv`), a stray file, a directory that does not exist:
+    exit 2 with a message naming --state, and nothing written beside the file."""
+    pairs = tmp_path / "pairs.csv"
+    write_pairs(pairs, 3)
+    state = {
+        "pairs file": pairs,
+        "text": tmp_path / "notes.db",
+        "missing directory": tmp_path / "nowhere" / "state.db",
+    }[kind]
+    if kind == "text":
+        state.write_text("not a database\n")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = invoke("watch", "--sandbox", "--no-live", "--state", str(state), str(pairs))
+    assert result.exit_code == 2, result.output
+    assert "--state" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
 def test_without_state_a_run_starts_over_and_overwrites(tmp_path: Path) -> None:
     write_pairs(tmp_path / "pairs.csv", 50)
     out = tmp_path / "changes.jsonl"

@@ -67,11 +67,35 @@ WATCH_EXIT_CODES = exit_codes(
 )
 
 
+_SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _state_file(_ctx: click.Context, _param: click.Parameter, path: Path | None) -> Path | None:
+    """`--state`: a file to create in an existing directory, or a SQLite file to resume from.
+
+    Checked before the store opens it: SQLite would take a pairs file given by mistake (the
+    arguments swapped) and fail on its first query, after writing its own files beside it.
+    """
+    if path is None:
+        return None
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"no directory {str(path.parent)!r} to keep it in")
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as f:
+            header = f.read(len(_SQLITE_HEADER))
+        if header != _SQLITE_HEADER:
+            raise click.BadParameter(
+                f"{str(path)!r} is not a watch state file (a SQLite file); is it the input?"
+            )
+    return path
+
+
 @click.command(epilog=WATCH_EXIT_CODES)
 @input_options
 @click.option(
     "--state",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=_state_file,
     help="A SQLite file keeping the watch's state: the same command again resumes from it. "
     "Without it, the state is in memory and lost when the command stops.",
 )
