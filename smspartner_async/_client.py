@@ -77,6 +77,17 @@ class _Lifecycle:
     loop: asyncio.AbstractEventLoop | None = None
 
 
+def check_no_transport(options: ClientOptions, pool: str) -> None:
+    """`transport` names the pool the client builds; given `pool`, it builds none, and an
+    aiohttp transport asked for beside it would be ignored without a word."""
+    if options.transport != "httpx":
+        raise InvalidInputError(
+            f"transport names the pool the client builds, and with {pool} it builds none: "
+            "leave transport out",
+            value=options.transport,
+        )
+
+
 class SMSPartnerClient:
     """Async client for the SMS Partner status API.
 
@@ -126,7 +137,8 @@ class SMSPartnerClient:
 
     Raises:
         AuthenticationError: No API key at all.
-        InvalidInputError: An option out of range (a `ValueError`).
+        InvalidInputError: An option out of range (a `ValueError`), an `http_client`
+            that is not an `httpx.AsyncClient`, or `transport="aiohttp"` beside one.
         ImportError: `transport="aiohttp"` without the `aiohttp` extra.
     """
 
@@ -158,7 +170,14 @@ class SMSPartnerClient:
     ) -> None:
         # Every option is validated by its declaration (`_options`); the test of
         # signatures keeps this list equal to it.
-        self._setup(api_key_from(api_key), options_from(locals()), http_client)
+        key, options = api_key_from(api_key), options_from(locals())
+        if http_client is not None:
+            if not isinstance(http_client, httpx.AsyncClient):
+                raise InvalidInputError(
+                    "http_client must be an httpx.AsyncClient", value=type(http_client).__name__
+                )
+            check_no_transport(options, "http_client")
+        self._setup(key, options, http_client)
 
     def _setup(
         self, key: str, options: ClientOptions, http_client: httpx.AsyncClient | None

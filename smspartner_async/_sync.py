@@ -33,7 +33,7 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._batch import Progress
-from ._client import SMSPartnerClient
+from ._client import SMSPartnerClient, check_no_transport
 from ._errors import ClientStateError, InvalidInputError
 from ._events import ClientStats, RequestEvent
 from ._flow import FlowBackend
@@ -212,8 +212,9 @@ class SMSPartnerSyncClient:
 
     Raises:
         AuthenticationError: No API key at all.
-        InvalidInputError: An option out of range (a `ValueError`), or a factory
-            that did not return an `httpx.AsyncClient`.
+        InvalidInputError: An option out of range (a `ValueError`), a factory that
+            is not callable or did not return an `httpx.AsyncClient`, or
+            `transport="aiohttp"` beside a factory.
         ImportError: `transport="aiohttp"` without the `aiohttp` extra.
     """
 
@@ -245,6 +246,13 @@ class SMSPartnerSyncClient:
         # Validated here, in the calling thread, before a thread is started; the
         # test of signatures keeps this list equal to the declaration (`_options`).
         key, options = api_key_from(api_key), options_from(locals())
+        if http_client_factory is not None:
+            if not callable(http_client_factory):
+                raise InvalidInputError(
+                    "http_client_factory must be a callable making an httpx.AsyncClient",
+                    value=type(http_client_factory).__name__,
+                )
+            check_no_transport(options, "http_client_factory")
         portal_cm = start_blocking_portal(name=_THREAD_NAME)
         portal = portal_cm.__enter__()
         try:

@@ -100,15 +100,47 @@ def test_the_only_own_parameters_are_the_key_and_the_pool() -> None:
     assert own(SMSPartnerSyncClient.__init__) == {"self", "api_key", "http_client_factory"}
 
 
+@pytest.mark.parametrize("given", ["x", object(), httpx.Client()])
+async def test_a_pool_that_is_not_an_async_httpx_client_is_invalid_input(given: Any) -> None:
+    with pytest.raises(InvalidInputError, match="http_client"):
+        SMSPartnerClient("k", http_client=given)
+
+
+async def test_a_transport_beside_a_given_pool_is_invalid_input() -> None:
+    """`transport` names the pool the client builds; given one, it builds none, so an
+    aiohttp transport asked for as well would be silently ignored."""
+    async with httpx.AsyncClient() as http:
+        with pytest.raises(InvalidInputError, match="transport"):
+            SMSPartnerClient("k", http_client=http, transport="aiohttp")
+        SMSPartnerClient("k", http_client=http, transport="httpx")  # the default: fine
+
+
+def test_the_sync_client_refuses_a_transport_beside_a_factory_before_its_thread() -> None:
+    with pytest.raises(InvalidInputError, match="transport"):
+        SMSPartnerSyncClient("k", http_client_factory=httpx.AsyncClient, transport="aiohttp")
+    with pytest.raises(InvalidInputError, match="http_client_factory"):
+        SMSPartnerSyncClient("k", http_client_factory="not callable")  # type: ignore[arg-type]
+
+
+# With a pool of one's own, `transport` (which names the pool the client builds) is refused.
+OWN_POOL_SAMPLES = {**SAMPLES, "transport": "httpx"}
+
+
 async def test_the_async_client_passes_every_option_on() -> None:
     async with httpx.AsyncClient() as http:
-        client = SMSPartnerClient("key", http_client=http, **SAMPLES)
-        assert client._caller.options == ClientOptions(**SAMPLES)
+        client = SMSPartnerClient("key", http_client=http, **OWN_POOL_SAMPLES)
+        assert client._caller.options == ClientOptions(**OWN_POOL_SAMPLES)
         await client.aclose()
+    client = SMSPartnerClient("key", **SAMPLES)  # builds its own pool: the aiohttp one
+    assert client._caller.options == ClientOptions(**SAMPLES)
+    await client.aclose()
 
 
 def test_the_sync_client_passes_every_option_on() -> None:
-    with SMSPartnerSyncClient("key", http_client_factory=httpx.AsyncClient, **SAMPLES) as client:
+    factory = httpx.AsyncClient
+    with SMSPartnerSyncClient("key", http_client_factory=factory, **OWN_POOL_SAMPLES) as client:
+        assert client._client._caller.options == ClientOptions(**OWN_POOL_SAMPLES)
+    with SMSPartnerSyncClient("key", **SAMPLES) as client:
         assert client._client._caller.options == ClientOptions(**SAMPLES)
 
 
