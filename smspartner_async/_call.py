@@ -191,7 +191,7 @@ class Caller:
             error: SMSPartnerError
             try:
                 answer = await self._send(endpoint, request, deadline, check, trace, attempt)
-            except httpx.RequestError as exc:
+            except (httpx.RequestError, httpx.HTTPStatusError) as exc:
                 error = transport_error(exc, endpoint.name)
             except ResponseTooLargeError as exc:
                 error = exc

@@ -292,10 +292,27 @@ _BY_CODE: dict[int, type[APIError]] = {
 
 def transport_error(exc: Exception, endpoint: str) -> SMSPartnerError:
     """Our exception for an httpx one; its message names the class, never the URL."""
+    if isinstance(exc, httpx.HTTPStatusError):
+        return _hook_status_error(exc.response, endpoint)
     for source, target in _TRANSPORT_ERRORS:
         if isinstance(exc, source):
             return target(f"{endpoint}: {type(exc).__name__}: {exc}", endpoint=endpoint)
     raise exc  # not a transport failure: a bug, let it show
+
+
+def _hook_status_error(response: httpx.Response, endpoint: str) -> SMSPartnerError:
+    """An `HTTPStatusError` that an event hook of the caller's own httpx client raised
+    (`raise_for_status`): its message is the URL, key included, so the status is told as
+    the library tells it, retried as the same status would be; the body went unread."""
+    status = response.status_code
+    if status == 429:
+        return rate_limited(response.headers, endpoint)
+    why = "raised by the http_client's own event hook"
+    if server_failed(status):
+        error = ServerError(None, why, status_code=status, endpoint=endpoint)
+        error.retry_after = parse_retry_after(response.headers)
+        return error
+    return APIError(None, why, status_code=status, endpoint=endpoint)
 
 
 def rate_limited(headers: Mapping[str, str], endpoint: str) -> RateLimitError:

@@ -292,6 +292,31 @@ async def test_an_answer_over_the_cap_leaves_no_key_in_traceback_locals(
         assert KEY not in text, f"{name}: the key in {text[:3000]}"
 
 
+@pytest.mark.parametrize(
+    ("mode", "error"), [("503-page", ServerError), ("429-page", RateLimitError)]
+)
+async def test_an_own_client_s_raise_for_status_hook_gives_our_error_without_the_key(
+    hostile: Hostile, mode: str, error: type[SMSPartnerError]
+) -> None:
+    """A pool of one's own with the usual `raise_for_status` hook: its `HTTPStatusError`
+    names the URL, key included. The call raises the library's error for that status
+    instead, retried as that status would be."""
+    hostile.mode = mode
+
+    async def raise_for_status(response: httpx.Response) -> None:
+        response.raise_for_status()
+
+    async with httpx.AsyncClient(event_hooks={"response": [raise_for_status]}) as http:
+        client = SMSPartnerClient(
+            KEY, base_url=hostile.url, http_client=http, retry=RetryPolicy.testing(max_retries=1)
+        )
+        with pytest.raises(error) as info:
+            await GET_CALLS["message_status"](client)
+        assert client.stats.retries == 1  # a 5xx and a 429 are worth another try
+    for text in renderings(info.value):
+        assert KEY not in text, text[:3000]
+
+
 async def test_failed_items_carry_no_key_either(
     hostile: Hostile, make: Callable[..., SMSPartnerClient]
 ) -> None:
