@@ -143,6 +143,35 @@ def test_skip_bad_rows_checks_the_rest_and_counts_them(
     assert f"{'bad rows skipped':<28}{3:>9}" in result.stderr
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_a_runaway_line_is_a_bad_row_read_in_bounded_pieces(
+    tmp_path: Path, frozen: list[Sandbox], fmt: str
+) -> None:
+    """One line of megabytes (a corrupt export, a file without newlines) is a bad row named
+    by its line number, read in pieces of at most the cap and dropped: the lines after it
+    keep their numbers, and memory stays bounded whatever the line's length."""
+    from smspartner_async.cli._read import MAX_LINE
+
+    good = sample(3)
+    huge = "x" * (3 * MAX_LINE + 17)
+    if fmt == "csv":
+        lines = ["phone_number,message_id", f"{good[0][0]},{good[0][1]}"]
+        lines += [f"{good[1][0]},{good[1][1]},{huge}", f"{good[2][0]},{good[2][1]}", "hello,1"]
+    else:
+        lines = [json.dumps({"phone_number": p, "message_id": m}) for p, m in good[:1]]
+        lines += [json.dumps({"phone_number": good[1][0], "message_id": good[1][1], "pad": huge})]
+        lines += [json.dumps({"phone_number": good[2][0], "message_id": good[2][1]})]
+        lines += [json.dumps({"phone_number": "hello", "message_id": 1})]
+    source = tmp_path / f"in.{fmt}"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = invoke("--sandbox", "check", str(source), "--skip-bad-rows")
+    assert result.exit_code == 0, result.output
+    first = 2 if fmt == "csv" else 1  # the line of the first pair
+    assert f"line {first + 1}: line over {MAX_LINE:,} characters" in result.stderr
+    assert f"line {first + 3}: not a phone number" in result.stderr  # numbers kept after it
+    assert "2 pairs checked" in result.stderr
+
+
 def test_skip_bad_rows_into_a_rejects_file(tmp_path: Path, frozen: list[Sandbox]) -> None:
     source, good, bad = with_bad_rows(tmp_path / "in.csv")
     rejects = tmp_path / "rejects.csv"

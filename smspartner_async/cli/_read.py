@@ -34,6 +34,10 @@ ID_ALIASES = ("message_id", "messageId")
 OnBadRow = Callable[[int, str], None]
 Pair = tuple[str, int]
 
+#: The longest line read, in characters: a pairs file's lines are short, and a longer one
+#: (a corrupt export, a file without newlines) is a bad row, read in pieces and dropped.
+MAX_LINE = 64 * 1024
+
 
 class InputProblem(Exception):
     """The input as a whole cannot be read (no such column, not UTF-8): exit code 2."""
@@ -78,14 +82,17 @@ class PairReader:
             raise _not_utf8(exc) from None
 
     def _pairs(self) -> Iterator[Pair]:
-        first = self._stream.readline()
-        if not first:
+        lines = _Lines(self._stream, self._on_bad_row)
+        first = next(lines, None)
+        if first is None:
             return
-        lines = itertools.chain([first], self._stream)
+        if lines.line != 1:
+            raise InputProblem(f"the first line is over {MAX_LINE:,} characters: not pairs")
         fmt = self._format
         if fmt == "auto":
             fmt = "jsonl" if first.lstrip().startswith(("{", "[")) else "csv"
-        rows = self._jsonl(lines) if fmt == "jsonl" else self._csv(lines, first)
+        rest = itertools.chain([first], lines)
+        rows = self._jsonl(rest, lines) if fmt == "jsonl" else self._csv(rest, lines, first)
         for line, phone, message_id in rows:
             try:
                 pair = normalize_phone(phone, self._region), normalize_message_id(message_id)
@@ -97,7 +104,9 @@ class PairReader:
             self._yielded += 1
             yield pair
 
-    def _csv(self, lines: Iterator[str], header_line: str) -> Iterator[tuple[int, Any, Any]]:
+    def _csv(
+        self, lines: Iterator[str], counted: _Lines, header_line: str
+    ) -> Iterator[tuple[int, Any, Any]]:
         delimiter = self._delimiter or sniff_delimiter(header_line)
         reader = csv.reader(lines, delimiter=delimiter)
         header = next(reader)
@@ -109,20 +118,21 @@ class PairReader:
             except StopIteration:
                 return
             except csv.Error as exc:  # a NUL byte, a cell over 128 KiB
-                self._on_bad_row(reader.line_num, f"not CSV ({exc})")
+                self._on_bad_row(counted.line, f"not CSV ({exc})")
                 continue
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue  # a blank line: not a row at all
             if not any(cell.strip() for cell in row):
-                self._on_bad_row(reader.line_num, f"empty cells only: {row!r}")
+                self._on_bad_row(counted.line, f"empty cells only: {row!r}")
                 continue
             if len(row) <= max(phone_at, id_at):
-                self._on_bad_row(reader.line_num, f"too few columns: {row!r}")
+                self._on_bad_row(counted.line, f"too few columns: {row!r}")
                 continue
-            yield reader.line_num, row[phone_at], row[id_at]
+            yield counted.line, row[phone_at], row[id_at]
 
-    def _jsonl(self, lines: Iterator[str]) -> Iterator[tuple[int, Any, Any]]:
-        for line, text in enumerate(lines, 1):
+    def _jsonl(self, lines: Iterator[str], counted: _Lines) -> Iterator[tuple[int, Any, Any]]:
+        for text in lines:
+            line = counted.line
             if not text.strip():
                 continue
             try:
@@ -142,6 +152,35 @@ class PairReader:
                 self._on_bad_row(line, f"no key {missing} in {item!r}")
             else:
                 yield line, _field(item, self._phone), _field(item, self._id)
+
+
+class _Lines:
+    """The stream's lines, none longer than `MAX_LINE`; `line` is the number of the last
+    line read (the lines dropped counted), for bad rows to name.
+
+    A longer line is read in pieces of `MAX_LINE`, reported as a bad row and dropped: one
+    runaway line costs no more memory than a piece.
+    """
+
+    def __init__(self, stream: IO[str], on_bad_row: OnBadRow) -> None:
+        self._stream = stream
+        self._on_bad_row = on_bad_row
+        self.line = 0
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        while True:
+            text = self._stream.readline(MAX_LINE + 1)
+            if not text:
+                raise StopIteration
+            self.line += 1
+            if len(text) <= MAX_LINE or text.endswith("\n"):
+                return text
+            while text and not text.endswith("\n"):  # the rest of the line, piece by piece
+                text = self._stream.readline(MAX_LINE)
+            self._on_bad_row(self.line, f"line over {MAX_LINE:,} characters")
 
 
 def _holds_pairs(item: list[Any]) -> bool:
