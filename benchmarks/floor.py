@@ -21,6 +21,19 @@ it does, plus one thing:
 
 The gaps between rungs say what each layer costs; `library - +match` is the per-request
 path of the client (`_call`, `_batch`, the transport) and the input's validation.
+
+CPU time on a shared machine varies by tens of percent from run to run; a change to one
+layer shows better in instruction counts, which do not vary. `--one RUNG` runs one rung
+once (after a short warm-up), for valgrind; the instructions per pair are the difference
+between two sizes divided by the extra pairs (the server is a child process, which
+valgrind leaves alone):
+
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        python -m benchmarks.floor --one library --format json --pairs 10000 --no-gc
+    (the same with --pairs 30000; then (Ir[30000] - Ir[10000]) / 20000)
+
+They undercount memory-bound work (cache misses cost time, not instructions), so confirm a
+change with CPU time too (`benchmarks.core --ref REF`, contenders taking turns).
 """
 
 from __future__ import annotations
@@ -37,6 +50,7 @@ import httpx
 
 from . import baselines, library
 from ._common import JSON_HEADERS, PATH, chunked, make_pairs, request_body, run_pool
+from ._report import Progress
 from .server import ServerProcess
 
 Rung = Callable[[str, Sequence[tuple[str, int]], int, str], Coroutine[Any, Any, int]]
@@ -169,18 +183,24 @@ def _cpu_per_item(
 def measure(n: int, turns: int, formats: Sequence[str]) -> dict[str, dict[str, list[float]]]:
     pairs = make_pairs(n)
     figures: dict[str, dict[str, list[float]]] = {}
+    # Per format: a warm-up pass, then `turns` passes, each rung run twice (GC on, off).
+    expect = f"about {len(formats) * (1 + 2 * turns) * n / 100_000 * 3:.0f} s on a quiet machine"
+    progress = Progress("benchmarks.floor", len(formats) * (1 + turns), expect=expect)
     with ServerProcess() as srv:
         for fmt in formats:
             for gc_on in (True, False):
                 figures[f"{fmt}, gc {'on' if gc_on else 'off'}"] = {name: [] for name in RUNGS}
             for rung in RUNGS.values():
                 _cpu_per_item(rung, srv.url, pairs, fmt, True)  # warm-up: caches, connections
+            progress.step(f"{fmt}, warm-up")
             for turn in range(turns):
                 names = list(RUNGS) if turn % 2 == 0 else list(RUNGS)[::-1]
                 for name in names:
                     for gc_on in (True, False):
                         cell = figures[f"{fmt}, gc {'on' if gc_on else 'off'}"]
                         cell[name].append(_cpu_per_item(RUNGS[name], srv.url, pairs, fmt, gc_on))
+                progress.step(f"{fmt}, turn {turn + 1} of {turns}")
+    progress.finish()
     return figures
 
 
@@ -204,13 +224,30 @@ def report(figures: dict[str, dict[str, list[float]]], n: int, turns: int) -> st
     return "\n".join(lines)
 
 
+def one(name: str, n: int, fmt: str, gc_on: bool) -> None:
+    """One run of one rung, after a warm-up of a few chunks (imports, caches, connections)."""
+    pairs = make_pairs(n)
+    with ServerProcess() as srv:
+        asyncio.run(RUNGS[name](srv.url, pairs[:4000], 8, fmt))
+        _cpu_per_item(RUNGS[name], srv.url, pairs, fmt, gc_on)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.floor", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.floor",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--pairs", type=int, default=100_000)
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--format", default="json,xml")
+    parser.add_argument("--one", choices=list(RUNGS), help="run this rung once (for valgrind)")
+    parser.add_argument("--no-gc", action="store_true", help="with --one: collector disabled")
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.format.split(",") if f.strip()]
+    if args.one:
+        one(args.one, args.pairs, formats[0], not args.no_gc)
+        return
     print(report(measure(args.pairs, args.turns, formats), args.pairs, args.turns))
 
 
