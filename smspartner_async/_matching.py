@@ -5,7 +5,9 @@ alike (`_wire.rows`).
 
 Nothing promises that the API keeps the order of the request list or echoes
 numbers as they were sent, so each item is matched by its (E.164 phone, id)
-key. An item that matches nothing is ignored, a pair answered twice keeps the
+key: checked first against the pair after the previous item's (an answer in the
+request's order needs no look-up), looked up in a dict made for the first item
+that is not there. An item that matches nothing is ignored, a pair answered twice keeps the
 first answer, a pair the answer leaves out gets a failed result, and a
 malformed item fails alone: the other results of the chunk are kept.
 
@@ -46,17 +48,21 @@ __all__ = ["failed_result", "match", "new_result", "with_index"]
 def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatusResult]:
     """One result per key of `chunk`, in chunk order, from the answer's items.
 
-    One loop a reader can step through: find the pair an item answers, read its
+    One loop a reader can step through: find the pair an item answers (the next one,
+    or a look-up: `tests/test_matching.py` checks any order gives the same), read its
     values from the parsers' caches (the same few texts, codes and dates come
     back item after item), build the result. A value the caches have not seen
     yet, or one that is malformed, takes the full parse (`_result`), which fills
     the caches or fails the item alone.
     """
     keys, positions = chunk.keys, chunk.positions
-    lookup = dict(zip(keys, range(len(keys)), strict=True))
-    results: list[MultiStatusResult | None] = [None] * len(keys)
+    count = len(keys)
+    lookup: dict[Key, int] | None = None  # made for the first item out of order
+    results: list[MultiStatusResult | None] = [None] * count
     bools, ints, statuses, texts, dates = BOOLS, INT_CACHE, STATUS_CACHE, TEXT_CACHE, DATE_CACHE
     answered = 0
+    slot: int | None
+    after = 0  # the slot after the last item's: where the next item is, in an ordered answer
     rows: Iterator[Row] = record[LIST_KEY]  # in `MULTI_STATUS_ITEM`'s order (`_wire.rows`)
     for success, code, phone, message_id, status, date, stop_sms, is_spam in rows:
         if (
@@ -66,14 +72,22 @@ def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatus
             and message_id.isascii()
         ):
             message_id = int(message_id)  # XML, and some JSON, send ids as text
-        try:
-            slot = lookup.get((phone, message_id))
-        except TypeError:  # a list or an object where a phone or an id should be
-            continue
-        if slot is None:  # a number echoed in national format, an id with spaces
-            slot = _slot_of_echo(lookup, phone, message_id, region)
-        if slot is None or results[slot] is not None:
-            continue  # not something we asked for, or answered twice: the first answer stands
+        if after < count and keys[after][1] == message_id and keys[after][0] == phone:
+            slot = after  # the API answers in the request's order: no look-up needed
+        else:
+            if lookup is None:
+                lookup = dict(zip(keys, range(count), strict=True))
+            try:
+                slot = lookup.get((phone, message_id))
+            except TypeError:  # a list or an object where a phone or an id should be
+                continue
+            if slot is None:  # a number echoed in national format, an id with spaces
+                slot = _slot_of_echo(lookup, phone, message_id, region)
+            if slot is None:
+                continue  # not something we asked for
+        after = slot + 1
+        if results[slot] is not None:
+            continue  # answered twice: the first answer stands
         key, position = keys[slot], positions[slot]
         index = position if position.__class__ is int else first_position(position)
         answered += 1
@@ -102,7 +116,7 @@ def match(chunk: Chunk, record: dict[str, Any], region: str) -> list[MultiStatus
         except (ValueError, TypeError) as exc:
             error = ResponseFormatError(f"malformed item in the answer: {exc}")
             results[slot] = failed_result(key, index, error)
-    if answered == len(keys):
+    if answered == count:
         return results  # type: ignore[return-value]
     missing = ResponseFormatError("the API's answer left this pair out")
     return [

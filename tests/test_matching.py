@@ -109,3 +109,39 @@ def test_a_status_spelling_is_parsed_once_then_read_from_the_cache(status: str) 
     again = match(chunk, {LIST_KEY: rows_of(list(items), LIST_KEY)}, "FR")
     assert first == again
     assert first[0].status_text == status.strip()
+
+
+def _orders() -> dict[str, list[int]]:
+    n = len(PAIRS)
+    return {
+        "in order": list(range(n)),
+        "reversed": list(range(n))[::-1],
+        "shuffled": [5, 0, 11, 3, 8, 1, 10, 2, 7, 4, 9, 6],
+        "one left out": [i for i in range(n) if i != 4],
+        "answered twice": [0, 1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0],
+        "rotated": [*range(6, n), *range(6)],
+    }
+
+
+@pytest.mark.parametrize("order", list(_orders()))
+def test_an_answer_in_any_order_gives_what_the_ordered_one_gives(order: str) -> None:
+    """The loop takes an item at the next slot without a look-up when the answer keeps the
+    request's order; any other order, a gap, a repeat or a stranger goes through the
+    look-up. Both ways give the same results (a pair left out fails alone)."""
+    chunk = chunks_of(validate_all(PAIRS, "FR"), 500)[0][0]
+    items = [
+        {"phoneNumber": phone, "messageId": mid, **values}
+        for (phone, mid), values in zip(PAIRS, VALUES, strict=True)
+    ]
+    stranger = {"phoneNumber": "+33699999999", "messageId": 1, "success": True, "code": 200}
+    national = {**items[7], "phoneNumber": "0600000007"}  # the same pair, echoed nationally
+    expected = match(chunk, {LIST_KEY: rows_of(list(items), LIST_KEY)}, "FR")
+    answer = [items[i] for i in _orders()[order]]
+    for extra in ([], [stranger], [stranger, national]):
+        got = match(chunk, {LIST_KEY: rows_of(extra[:1] + answer + extra[1:], LIST_KEY)}, "FR")
+        if order == "one left out":
+            assert got[4].error is not None and "left this pair out" in str(got[4].error)
+            got[4] = expected[4]
+        assert [(r, r.index, str(r.error)) for r in got] == [
+            (r, r.index, str(r.error)) for r in expected
+        ]
