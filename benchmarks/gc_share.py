@@ -1,5 +1,6 @@
 """The garbage collector's share: of the client CPU of one `multi_status`, and of the worst
-event-loop stall while `bulk_status` decodes a 100,000-recipient answer.
+event-loop stall while `bulk_status` decodes a 100,000-recipient answer, as is and with the
+heap frozen after the warm-up (`gc.freeze()`, an application's choice: see docs/speed.md).
 
 `gc.callbacks` time every collection, by generation, during the call. Collections are
 driven by tracked objects that survive (here the results, frozen attrs instances); the
@@ -68,13 +69,18 @@ def main(argv: list[str] | None = None) -> None:
                     )
                 )
             for fmt in ("json", "xml"):
-                collections.spans.clear()
-                lag = asyncio.run(_lag_of_call(srv.url, fmt, "httpx", 100_000, 3))
-                longest = max((d for _, d in collections.spans), default=0.0)
-                print(
-                    f"bulk_status 100,000 {fmt}: worst stall {lag['worst_lag'] * 1e3:.1f} ms, "
-                    f"longest collection {longest * 1e3:.1f} ms"
-                )
+                for freeze in (False, True):
+                    collections.spans.clear()
+                    lag = asyncio.run(
+                        _lag_of_call(srv.url, fmt, "httpx", 100_000, 3, freeze=freeze)
+                    )
+                    longest = max((d for _, d in collections.spans), default=0.0)
+                    print(
+                        f"bulk_status 100,000 {fmt}"
+                        f"{', heap frozen after the warm-up' if freeze else ''}: worst stall "
+                        f"{lag['worst_lag'] * 1e3:.1f} ms, longest collection "
+                        f"{longest * 1e3:.1f} ms"
+                    )
         finally:
             gc.callbacks.remove(collections)
 
