@@ -29,6 +29,7 @@ from smspartner_async.watch import (
     WatchStore,
 )
 from smspartner_async.watch._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS, KeptHints
+from smspartner_async.watch._store import pack_key, unpack_key
 
 W, D = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
 
@@ -471,3 +472,72 @@ def test_kept_hints_are_bounded_in_number_and_time() -> None:
     assert kept.due_at(phone(HINT_KEEP_MAX), HINT_KEEP_MAX) is None  # used up
     kept.expire(100.0 + HINT_KEEP_SECONDS + 1)
     assert len(kept) == 0
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("+33600000001", 1),
+        ("+1", 2**63 - 1),
+        ("+999999999999999999", 0),  # 18 digits: the most packed
+    ],
+)
+def test_memory_store_packs_canonical_keys_into_one_int(key: tuple[str, int]) -> None:
+    packed = pack_key(*key)
+    assert type(packed) is int
+    assert unpack_key(packed) == key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("+033600000001", 1),  # a leading zero would not read back
+        ("33600000001", 1),  # no +
+        ("+3360000000１", 1),  # a digit int() reads, not ASCII
+        ("+33_600", 1),  # int() reads it, it is not digits
+        (" +336", 1),
+        ("+", 1),
+        ("", 1),
+        ("+1234567890123456789", 1),  # 19 digits
+        ("+336", 2**64),  # past 64 bits
+        ("+336", -1),
+    ],
+)
+def test_memory_store_keeps_other_keys_as_tuples(key: tuple[str, int]) -> None:
+    assert pack_key(*key) == key
+    assert unpack_key(pack_key(*key)) == key
+
+
+async def test_memory_store_tells_packed_and_unpacked_keys_apart() -> None:
+    """A pair whose phone is not canonical lives beside the canonical one, never on it."""
+    store = MemoryStore()
+    await store.open()
+    odd = NewPair("+0033600000001", 1, 0, 0.0, 10.0)
+    assert await store.add([pair(1), odd, NewPair("+33600000001", 1, 5, 0.0, 10.0)]) == 2
+    claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert [(p.phone_number, p.message_id, p.position) for p in claimed] == [
+        ("+33600000001", 1, 1),
+        ("+0033600000001", 1, 0),
+    ]
+    await store.commit([PairUpdate("+0033600000001", 1, None, D, 1, 50.0)], [])
+    assert await store.add([odd]) == 0
+    assert await store.prune(settled_before=60.0) == 1
+    assert await store.add([odd]) == 1
+
+
+async def test_memory_store_reuses_the_slots_of_pruned_pairs() -> None:
+    store = MemoryStore()
+    await store.open()
+    await store.add([pair(n) for n in range(1, 4)])
+    await claim(store)
+    await store.commit([settle(1), settle(2), keep(3, 500.0)], [])
+    assert await store.prune(settled_before=60.0) == 2
+    await store.add([pair(7, due=20.0), pair(8, due=20.0)])
+    assert len(store._keys) == 3  # the two freed slots took the new pairs
+    claimed = await store.claim(now=1000.0, limit=10, lease=60.0)
+    assert [(p.message_id, p.due_at, p.status) for p in claimed] == [
+        (7, 20.0, None),
+        (8, 20.0, None),
+        (3, 500.0, W),
+    ]
+    assert await store.add([pair(1)]) == 1  # forgotten: watched anew
