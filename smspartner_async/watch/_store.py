@@ -270,7 +270,7 @@ class MemoryStore:
         # without a phone number reaches a bulk send's every recipient. Built at the first
         # such hint, so that a watch that never gets one never pays for it.
         self._by_id: dict[int, int | set[int]] | None = None
-        self._held: set[int] = set()
+        self._held: dict[Key, int] = {}  # claimed pairs -> their slots
         self._held_floor = 0.0  # no later than the due time of any held pair
         self._hinted: dict[int, float] = {}  # held slots hinted: due then once committed
         self._kept = KeptHints()
@@ -286,7 +286,7 @@ class MemoryStore:
 
     async def open(self) -> None:
         hinted, due, state = self._hinted, self._due, self._state
-        for slot in self._held:
+        for slot in self._held.values():
             due[slot] = min(due[slot], hinted.pop(slot, due[slot]))
             state[slot] = _PENDING
             self._due_at.push(due[slot], slot)
@@ -359,7 +359,7 @@ class MemoryStore:
         )
         self._kept.expire(now)
         claimed: list[WatchedPair] = []
-        append = claimed.append
+        append, new = claimed.append, WatchedPair._make
         while len(claimed) < limit:
             first = timeline.first()
             if first is None or first[0] > now:
@@ -374,17 +374,20 @@ class MemoryStore:
                 state[slot] = _HELD
                 if not held or at < self._held_floor:
                     self._held_floor = at
-                held.add(slot)
-                phone, message_id = unpack_key(keys[slot])  # type: ignore[arg-type]
+                key = unpack_key(keys[slot])  # type: ignore[arg-type]
+                held[key] = slot
+                phone, message_id = key
                 append(
-                    WatchedPair(
-                        phone,
-                        message_id,
-                        index[slot],
-                        sent[slot],
-                        at,
-                        _STATUSES[status[slot]],
-                        sequence[slot],
+                    new(
+                        (
+                            phone,
+                            message_id,
+                            index[slot],
+                            sent[slot],
+                            at,
+                            _STATUSES[status[slot]],
+                            sequence[slot],
+                        )
                     )
                 )
             bucket.head = head
@@ -397,10 +400,11 @@ class MemoryStore:
         due, status, sequence = self._due, self._status, self._sequence
         codes, timeline = _STATUS_CODE, self._due_at
         for phone, message_id, due_at, last, seq, settled_at in updates:
-            slot = slots.get(pack_key(phone, message_id))
-            if slot is None or state[slot] == _SETTLED:
-                continue
-            held.discard(slot)
+            slot = held.pop((phone, message_id), None)
+            if slot is None:  # not claimed: committed all the same
+                slot = slots.get(pack_key(phone, message_id))
+                if slot is None or state[slot] == _SETTLED:
+                    continue
             hint = hinted.pop(slot, None) if hinted else None
             status[slot] = codes[last]
             sequence[slot] = seq
