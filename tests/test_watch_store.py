@@ -9,9 +9,11 @@ change never comes back while an unacknowledged one always does.
 from __future__ import annotations
 
 import asyncio
+import gc
 import mmap
 import sqlite3
 import threading
+from array import array
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,7 @@ from smspartner_async.watch import (
     WatchStore,
 )
 from smspartner_async.watch._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS, KeptHints
-from smspartner_async.watch._store import pack_key, unpack_key
+from smspartner_async.watch._store import pack_key
 
 W, D = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
 
@@ -482,10 +484,13 @@ def test_kept_hints_are_bounded_in_number_and_time() -> None:
         ("+999999999999999999", 0),  # 18 digits: the most packed
     ],
 )
-def test_memory_store_packs_canonical_keys_into_one_int(key: tuple[str, int]) -> None:
-    packed = pack_key(*key)
-    assert type(packed) is int
-    assert unpack_key(packed) == key
+async def test_memory_store_packs_canonical_keys_into_one_int(key: tuple[str, int]) -> None:
+    assert type(pack_key(*key)) is int
+    store = MemoryStore()
+    await store.open()
+    await store.add([NewPair(*key, 0, 0.0, 10.0)])
+    [claimed] = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert (claimed.phone_number, claimed.message_id) == key  # read back exactly
 
 
 @pytest.mark.parametrize(
@@ -503,9 +508,35 @@ def test_memory_store_packs_canonical_keys_into_one_int(key: tuple[str, int]) ->
         ("+336", -1),
     ],
 )
-def test_memory_store_keeps_other_keys_as_tuples(key: tuple[str, int]) -> None:
+async def test_memory_store_keeps_other_keys_as_tuples(key: tuple[str, int]) -> None:
     assert pack_key(*key) == key
-    assert unpack_key(pack_key(*key)) == key
+    store = MemoryStore()
+    await store.open()
+    await store.add([NewPair(*key, 0, 0.0, 10.0)])
+    [claimed] = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert (claimed.phone_number, claimed.message_id) == key
+
+
+async def test_memory_store_gives_the_collector_nothing_to_walk_per_pair() -> None:
+    """A million pending pairs must not be a million references for each full collection
+    to visit: what grows with the pairs is arrays (whose items are not objects) or
+    containers the collector does not track (a dict of ints)."""
+    store = MemoryStore()
+    await store.open()
+    await store.add([pair(n) for n in range(1, 2_001)])
+    await store.claim(now=100.0, limit=500, lease=60.0)
+    big = {
+        name: value
+        for name, value in vars(store).items()
+        if hasattr(value, "__len__") and len(value) >= 1_000
+    }
+    assert big  # the columns and the slot index
+    walked = [
+        name
+        for name, value in big.items()
+        if not isinstance(value, array | bytearray) and gc.is_tracked(value)
+    ]
+    assert walked == []
 
 
 async def test_memory_store_tells_packed_and_unpacked_keys_apart() -> None:
@@ -533,7 +564,7 @@ async def test_memory_store_reuses_the_slots_of_pruned_pairs() -> None:
     await store.commit([settle(1), settle(2), keep(3, 500.0)], [])
     assert await store.prune(settled_before=60.0) == 2
     await store.add([pair(7, due=20.0), pair(8, due=20.0)])
-    assert len(store._keys) == 3  # the two freed slots took the new pairs
+    assert len(store._state) == 3  # the two freed slots took the new pairs
     claimed = await store.claim(now=1000.0, limit=10, lease=60.0)
     assert [(p.message_id, p.due_at, p.status) for p in claimed] == [
         (7, 20.0, None),
@@ -541,3 +572,14 @@ async def test_memory_store_reuses_the_slots_of_pruned_pairs() -> None:
         (3, 500.0, W),
     ]
     assert await store.add([pair(1)]) == 1  # forgotten: watched anew
+
+
+async def test_held_pairs_keep_the_earliest_due_time_of_their_claims(store: WatchStore) -> None:
+    await store.add([pair(1, due=20.0), pair(2, due=10.0), pair(3, due=30.0), pair(4, due=500.0)])
+    assert await claim(store, now=25.0, limit=1) == [2]
+    assert await claim(store, now=25.0) == [1]  # a later claim: the earliest stays 10
+    assert await store.next_due() == 10.0
+    await store.commit([keep(2, 600.0), keep(1, 700.0)], [])
+    assert await store.next_due() == 30.0
+    assert await claim(store, now=1000.0) == [3, 4, 2, 1]
+    assert await store.next_due() == 30.0  # held since: no later than their due times

@@ -18,10 +18,11 @@ delivered again after a crash can be dropped by the consumer.
 from __future__ import annotations
 
 import heapq
+import itertools
 from array import array
 from collections import deque
-from collections.abc import Sequence
-from typing import Protocol, TypeAlias, runtime_checkable
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from .._models import DeliveryStatus
 from .._validate import Key
@@ -171,10 +172,11 @@ def pack_key(phone_number: str, message_id: int) -> PackedKey:
     The memory store keeps a key per pair, pending or settled, as the key of its
     slot index. A `(str, int)` tuple costs three objects; `+<digits>` with no leading
     zero read as a number, shifted above a 64-bit message id, is one int, and reads
-    back exactly (`unpack_key`). Anything else (a phone in another form, an id out of
+    back exactly. Anything else (a phone in another form, an id out of
     range: the store takes what it is given) keeps the tuple, which never equals an
-    int. `benchmarks/watch.py` measures the memory per pending pair this saves, and
-    `tests/test_watch_store.py` checks the round trip and the fallback.
+    int. The store keeps the phone's digits and the id in its columns and writes the
+    phone back as `+<digits>`. `benchmarks/watch.py` measures the memory per pending
+    pair this saves; `tests/test_watch_store.py` checks the round trip and the fallback.
     """
     digits = phone_number[1:]
     if (
@@ -187,13 +189,6 @@ def pack_key(phone_number: str, message_id: int) -> PackedKey:
     ):
         return int(digits) << 64 | message_id
     return (phone_number, message_id)
-
-
-def unpack_key(key: PackedKey) -> Key:
-    """`(phone, message_id)` from `pack_key`'s result."""
-    if isinstance(key, int):
-        return f"+{key >> 64}", key & (_MID_LIMIT - 1)
-    return key
 
 
 class _Bucket:
@@ -222,11 +217,15 @@ class _Timeline:
         self._times: list[float] = []
 
     def push(self, at: float, slot: int) -> None:
+        self.bucket(at).append(slot)
+
+    def bucket(self, at: float) -> array[int]:
+        """The slots filed under `at`, to append to."""
         bucket = self._buckets.get(at)
         if bucket is None:
             self._buckets[at] = bucket = _Bucket()
             heapq.heappush(self._times, at)
-        bucket.slots.append(slot)
+        return bucket.slots
 
     def first(self) -> tuple[float, _Bucket] | None:
         """The earliest time and its bucket (whose entries may all be stale)."""
@@ -243,8 +242,9 @@ class MemoryStore:
     """The default store: everything in this process, gone when it exits.
 
     Pairs live in columns (`array`s indexed by a slot number per pair) rather than
-    an object each, and a pair's key is one int (`pack_key`): a million pending pairs
-    cost a few hundred bytes each and no objects for the garbage collector to walk.
+    an object each, and a pair's key is one int (`pack_key`) in the slot index and two
+    numbers in the columns: a million pending pairs cost a couple of hundred bytes each,
+    and nothing the garbage collector has to walk.
     Pending pairs are filed by due time (`_Timeline`); a settled pair keeps its slot
     (its key, when it settled, its last status) until `prune` frees it for another.
     Memory per pending pair: `benchmarks/watch.py` measures it. Everything happens in
@@ -255,14 +255,16 @@ class MemoryStore:
         self.bells = Bells()
         self._slots: dict[PackedKey, int] = {}  # key -> slot
         # The columns, one entry per slot.
-        self._keys: list[PackedKey | None] = []
+        self._phones = array("q")  # a packed key's phone digits; 0: the key is in `_odd`
+        self._message_ids = array("Q")
+        self._odd: dict[int, Key] = {}  # slot -> a key `pack_key` leaves as a tuple
         self._index = array("q")
         self._sent = array("d")
         self._due = array("d")  # pending: the next check; settled: when it settled
         self._status = bytearray()  # _STATUS_CODE of the last status reported
         self._sequence = array("q")
         self._state = bytearray()
-        self._free: list[int] = []  # slots of pruned pairs, to reuse
+        self._free = array("q")  # slots of pruned pairs, to reuse
         self._pending = 0
         self._due_at = _Timeline()  # pending slots by due time
         self._settled_at = _Timeline()  # settled slots by settle time, for prune
@@ -270,7 +272,7 @@ class MemoryStore:
         # without a phone number reaches a bulk send's every recipient. Built at the first
         # such hint, so that a watch that never gets one never pays for it.
         self._by_id: dict[int, int | set[int]] | None = None
-        self._held: dict[Key, int] = {}  # claimed pairs -> their slots
+        self._held: set[int] = set()  # the slots of claimed pairs
         self._held_floor = 0.0  # no later than the due time of any held pair
         self._hinted: dict[int, float] = {}  # held slots hinted: due then once committed
         self._kept = KeptHints()
@@ -286,7 +288,7 @@ class MemoryStore:
 
     async def open(self) -> None:
         hinted, due, state = self._hinted, self._due, self._state
-        for slot in self._held.values():
+        for slot in self._held:
             due[slot] = min(due[slot], hinted.pop(slot, due[slot]))
             state[slot] = _PENDING
             self._due_at.push(due[slot], slot)
@@ -300,9 +302,12 @@ class MemoryStore:
         return None
 
     async def add(self, pairs: Sequence[NewPair]) -> int:
-        slots, kept, by_id, free = self._slots, self._kept, self._by_id, self._free
-        keys, index, sent, due_at, status, sequence, state = (
-            self._keys,
+        if len(self._free) < len(pairs):
+            self._grow(len(pairs) - len(self._free))
+        slots, kept, by_id, free, odd = self._slots, self._kept, self._by_id, self._free, self._odd
+        phones, message_ids, index, sent, due_at, status, sequence, state = (
+            self._phones,
+            self._message_ids,
             self._index,
             self._sent,
             self._due,
@@ -312,6 +317,7 @@ class MemoryStore:
         )
         timeline = self._due_at
         added = 0
+        filed_at, filing = None, None  # pairs added together mostly share their first check
         for phone, message_id, position, sent_at, due in pairs:
             key = pack_key(phone, message_id)
             if key in slots:
@@ -320,26 +326,23 @@ class MemoryStore:
                 hinted = kept.due_at(phone, message_id)
                 if hinted is not None and hinted < due:
                     due = hinted
-            if free:
-                slot = free.pop()
-                keys[slot] = key
-                index[slot] = position
-                sent[slot] = sent_at
-                due_at[slot] = due
-                status[slot] = 0
-                sequence[slot] = 0
-                state[slot] = _PENDING
+            slot = free.pop()
+            if isinstance(key, int):
+                phones[slot] = key >> 64
+                message_ids[slot] = message_id
             else:
-                slot = len(keys)
-                keys.append(key)
-                index.append(position)
-                sent.append(sent_at)
-                due_at.append(due)
-                status.append(0)
-                sequence.append(0)
-                state.append(_PENDING)
+                phones[slot] = 0
+                odd[slot] = key
+            index[slot] = position
+            sent[slot] = sent_at
+            due_at[slot] = due
+            status[slot] = 0
+            sequence[slot] = 0
+            state[slot] = _PENDING
             slots[key] = slot
-            timeline.push(due, slot)
+            if due != filed_at or filing is None:
+                filed_at, filing = due, timeline.bucket(due)
+            filing.append(slot)
             if by_id is not None:
                 _index(by_id, message_id, slot)
             added += 1
@@ -348,63 +351,100 @@ class MemoryStore:
             self.bells.due.ring()
         return added
 
-    async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
-        held, timeline, state, due = self._held, self._due_at, self._state, self._due
-        keys, index, sent, status, sequence = (
-            self._keys,
+    def _grow(self, count: int) -> None:
+        """`count` more slots in every column, free."""
+        start = len(self._state)
+        for column in (
+            self._phones,
+            self._message_ids,
             self._index,
             self._sent,
-            self._status,
+            self._due,
             self._sequence,
-        )
+        ):
+            column.extend(itertools.repeat(0, count))
+        self._status.extend(bytes(count))
+        self._state.extend(bytes(count))
+        self._free.extend(range(start + count - 1, start - 1, -1))  # popped in order
+
+    def _key_of(self, slot: int) -> PackedKey:
+        digits = self._phones[slot]
+        return digits << 64 | self._message_ids[slot] if digits else self._odd[slot]
+
+    def _pair_of(self, slot: int) -> Key:
+        digits = self._phones[slot]
+        return (f"+{digits}", self._message_ids[slot]) if digits else self._odd[slot]
+
+    async def claim(self, *, now: float, limit: int, lease: float) -> list[WatchedPair]:
         self._kept.expire(now)
-        claimed: list[WatchedPair] = []
-        append, new = claimed.append, WatchedPair._make
-        while len(claimed) < limit:
+        picked = self._pick(now, limit)
+        if not picked:
+            return []
+        self._held.update(picked)
+        column = self._column
+        phones: Iterable[str]
+        message_ids: Iterable[int]
+        if self._odd:
+            phones, message_ids = zip(*map(self._pair_of, picked), strict=True)
+        else:  # every key packed: the phones are their digits
+            phones = map("+%d".__mod__, column(self._phones, picked))
+            message_ids = column(self._message_ids, picked)
+        return list(
+            map(
+                WatchedPair._make,
+                zip(
+                    phones,
+                    message_ids,
+                    column(self._index, picked),
+                    column(self._sent, picked),
+                    column(self._due, picked),
+                    map(_STATUSES.__getitem__, column(self._status, picked)),
+                    column(self._sequence, picked),
+                    strict=True,
+                ),
+            )
+        )
+
+    def _pick(self, now: float, limit: int) -> list[int]:
+        """Up to `limit` slots due at `now`, earliest first, marked held."""
+        timeline, state, due = self._due_at, self._state, self._due
+        picked: list[int] = []
+        append = picked.append
+        while len(picked) < limit:
             first = timeline.first()
             if first is None or first[0] > now:
                 break
             at, bucket = first
             entries, head, end = bucket.slots, bucket.head, len(bucket.slots)
-            while head < end and len(claimed) < limit:
+            while head < end and len(picked) < limit:
                 slot = entries[head]
                 head += 1
                 if state[slot] != _PENDING or due[slot] != at:
                     continue  # settled, held, or moved since this entry was filed
                 state[slot] = _HELD
-                if not held or at < self._held_floor:
-                    self._held_floor = at
-                key = unpack_key(keys[slot])  # type: ignore[arg-type]
-                held[key] = slot
-                phone, message_id = key
-                append(
-                    new(
-                        (
-                            phone,
-                            message_id,
-                            index[slot],
-                            sent[slot],
-                            at,
-                            _STATUSES[status[slot]],
-                            sequence[slot],
-                        )
-                    )
-                )
+                append(slot)
             bucket.head = head
             if head == end:
                 timeline.drop_first()
-        return claimed
+        if picked:  # the earliest due of this claim is its first's
+            earliest = due[picked[0]]
+            self._held_floor = min(self._held_floor, earliest) if self._held else earliest
+        return picked
+
+    @staticmethod
+    def _column(values: array[Any] | bytearray, slots: list[int]) -> Iterator[Any]:
+        return map(values.__getitem__, slots)
 
     async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
         slots, held, hinted, state = self._slots, self._held, self._hinted, self._state
         due, status, sequence = self._due, self._status, self._sequence
         codes, timeline = _STATUS_CODE, self._due_at
+        filed_at, filing = None, None  # a page's pairs mostly share their next check
         for phone, message_id, due_at, last, seq, settled_at in updates:
-            slot = held.pop((phone, message_id), None)
-            if slot is None:  # not claimed: committed all the same
-                slot = slots.get(pack_key(phone, message_id))
-                if slot is None or state[slot] == _SETTLED:
-                    continue
+            slot = slots.get(pack_key(phone, message_id))
+            if slot is None or state[slot] == _SETTLED:
+                continue
+            held.discard(slot)
             hint = hinted.pop(slot, None) if hinted else None
             status[slot] = codes[last]
             sequence[slot] = seq
@@ -420,7 +460,9 @@ class MemoryStore:
             at = due_at if hint is None else min(due_at, hint)
             state[slot] = _PENDING
             due[slot] = at
-            timeline.push(at, slot)
+            if at != filed_at or filing is None:
+                filed_at, filing = at, timeline.bucket(at)
+            filing.append(slot)
         if changes:
             self._outbox.extend(changes)
             self.bells.outbox.ring()
@@ -462,22 +504,15 @@ class MemoryStore:
             self.bells.room.ring()
 
     async def prune(self, *, settled_before: float) -> int:
-        timeline, state, due, slots, keys = (
-            self._settled_at,
-            self._state,
-            self._due,
-            self._slots,
-            self._keys,
-        )
+        timeline, state, due, slots = self._settled_at, self._state, self._due, self._slots
         forgotten = 0
         while (first := timeline.first()) is not None and first[0] < settled_before:
             at, bucket = first
             for slot in bucket.slots[bucket.head :]:
                 if state[slot] != _SETTLED or due[slot] != at:
                     continue
-                key, keys[slot] = keys[slot], None
-                if key is not None:
-                    del slots[key]
+                del slots[self._key_of(slot)]
+                self._odd.pop(slot, None)
                 state[slot] = _FREE
                 self._free.append(slot)
                 forgotten += 1
@@ -491,9 +526,9 @@ class MemoryStore:
             by_id = self._by_id
             if by_id is None:
                 self._by_id = by_id = {}
-                for slot, key in enumerate(self._keys):
-                    if key is not None and state[slot] in (_PENDING, _HELD):
-                        _index(by_id, unpack_key(key)[1], slot)
+                for slot, slot_state in enumerate(state):
+                    if slot_state in (_PENDING, _HELD):
+                        _index(by_id, self._pair_of(slot)[1], slot)
             slots = by_id.get(message_id)
             if slots is None:
                 found = []
