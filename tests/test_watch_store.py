@@ -583,3 +583,61 @@ async def test_held_pairs_keep_the_earliest_due_time_of_their_claims(store: Watc
     assert await store.next_due() == 30.0
     assert await claim(store, now=1000.0) == [3, 4, 2, 1]
     assert await store.next_due() == 30.0  # held since: no later than their due times
+
+
+_VERSION_1 = """
+CREATE TABLE pairs (
+    phone TEXT NOT NULL, message_id INTEGER NOT NULL, idx INTEGER NOT NULL,
+    sent_at REAL NOT NULL, due_at REAL, status TEXT, sequence INTEGER NOT NULL DEFAULT 0,
+    settled_at REAL, PRIMARY KEY (phone, message_id)
+) WITHOUT ROWID;
+CREATE INDEX pairs_due ON pairs (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX pairs_message ON pairs (message_id);
+CREATE TABLE changes (
+    pos INTEGER PRIMARY KEY, phone TEXT NOT NULL, message_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL, status TEXT NOT NULL, previous TEXT, settled INTEGER NOT NULL,
+    reason TEXT, sequence INTEGER NOT NULL, checked_at REAL NOT NULL, date REAL,
+    code INTEGER, message TEXT
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO pairs VALUES ('+33600000003', 3, 0, 2.0, 40.0, 'Waiting', 1, NULL);
+INSERT INTO pairs VALUES ('+33600000001', 1, 1, 1.0, 30.0, NULL, 0, NULL);
+INSERT INTO pairs VALUES ('+33600000002', 2, 2, 1.0, NULL, 'Delivered', 1, 50.0);
+INSERT INTO changes VALUES (7, '+33600000002', 2, 2, 'Delivered', NULL, 1, 'final', 1, 50.0,
+    NULL, NULL, NULL);
+INSERT INTO meta VALUES ('last_position', 7);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_sqlite_opens_a_file_of_the_first_version_with_its_state(tmp_path: Path) -> None:
+    """A watch resumed by a newer release goes on where the older one stopped."""
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_VERSION_1)
+    db.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await take(store) == ["+33600000002:2:1"]
+        claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+        assert [
+            (p.message_id, p.position, p.sent_at, p.due_at, p.status, p.sequence) for p in claimed
+        ] == [
+            (1, 1, 1.0, 30.0, None, 0),
+            (3, 0, 2.0, 40.0, W, 1),
+        ]
+        assert await store.add([pair(1), pair(2), pair(3), pair(4)]) == 1  # 2 is settled
+        await store.commit([settle(1), keep(3, 500.0)], [change(1, status=D)])
+        assert await take(store) == ["+33600000001:1:1"]
+        assert await store.hint(3, now=200.0) == 1
+        assert await claim(store, now=300.0) == [4, 3]
+        counts = await store.counts()
+        assert (counts.total_pending, counts.settled) == (2, {D: 2})
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    assert "pairs_v1" not in tables and "pairs_message" not in tables

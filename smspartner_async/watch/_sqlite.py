@@ -58,15 +58,20 @@ from ._records import (
     StatusChange,
     StoreCounts,
     WatchedPair,
+    new_change,
 )
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-_SCHEMA_VERSION = 1
-_SCHEMA = """
+_SCHEMA_VERSION = 2
+# Pairs are rows in the order they were added (rowid `id`): pairs added together are
+# checked together (their schedules are alike), so a round's updates land on a few
+# neighbouring pages, not one page per pair as in a table ordered by phone number.
+_PAIRS = """
 CREATE TABLE IF NOT EXISTS pairs (
+    id INTEGER PRIMARY KEY,
     phone TEXT NOT NULL,
     message_id INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -74,11 +79,14 @@ CREATE TABLE IF NOT EXISTS pairs (
     due_at REAL,
     status TEXT,
     sequence INTEGER NOT NULL DEFAULT 0,
-    settled_at REAL,
-    PRIMARY KEY (phone, message_id)
-) WITHOUT ROWID;
+    settled_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pairs_key ON pairs (message_id, phone);
 CREATE INDEX IF NOT EXISTS pairs_due ON pairs (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS pairs_message ON pairs (message_id);
+"""
+_SCHEMA = (
+    _PAIRS
+    + """
 CREATE TABLE IF NOT EXISTS changes (
     pos INTEGER PRIMARY KEY,
     phone TEXT NOT NULL,
@@ -96,14 +104,28 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
+)
+# Version 1 kept pairs in a table keyed by (phone, message_id): copied over in the order
+# they were sent, in the transaction that changes the version.
+_FROM_VERSION_1 = (
+    "ALTER TABLE pairs RENAME TO pairs_v1",
+    "DROP INDEX IF EXISTS pairs_due",
+    "DROP INDEX IF EXISTS pairs_message",
+    *(statement for statement in _PAIRS.split(";") if statement.strip()),
+    "INSERT INTO pairs (phone, message_id, idx, sent_at, due_at, status, sequence, settled_at) "
+    "SELECT phone, message_id, idx, sent_at, due_at, status, sequence, settled_at "
+    "FROM pairs_v1 ORDER BY sent_at, idx",
+    "DROP TABLE pairs_v1",
+)
 _CLAIM = (
-    "SELECT phone, message_id, idx, sent_at, due_at, status, sequence FROM pairs "
+    "SELECT id, phone, message_id, idx, sent_at, due_at, status, sequence FROM pairs "
     "WHERE due_at <= ? ORDER BY due_at LIMIT ?"
 )
 _ADD = (
     "INSERT OR IGNORE INTO pairs (phone, message_id, idx, sent_at, due_at) VALUES (?, ?, ?, ?, ?)"
 )
-_UPDATE = (
+_UPDATE = "UPDATE pairs SET due_at = ?, status = ?, sequence = ?, settled_at = ? WHERE id = ?"
+_UPDATE_BY_KEY = (
     "UPDATE pairs SET due_at = ?, status = ?, sequence = ?, settled_at = ? "
     "WHERE phone = ? AND message_id = ?"
 )
@@ -160,7 +182,7 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._last = 0  # the last change position given
-        self._held: set[Key] = set()
+        self._held: dict[Key, int] = {}  # claimed pairs -> their row ids
         self._hinted: dict[Key, float] = {}  # held pairs hinted: due then once committed
         self._kept = KeptHints()
         self.bells = Bells()  # one owner: every change is this process's, and rings
@@ -311,10 +333,15 @@ class SQLiteStore:
                 db.execute(f"PRAGMA synchronous = {self._synchronous}")
                 db.execute("PRAGMA cache_size = -16000")  # KiB: a bound, not a need
                 version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version not in (0, _SCHEMA_VERSION):
+                if version not in (0, 1, _SCHEMA_VERSION):
                     raise ClientStateError(
                         f"{self.path!r} holds watch state of a newer version ({version})"
                     )
+                if version == 1:
+                    with _transaction(db):
+                        for statement in _FROM_VERSION_1:
+                            db.execute(statement)
+                        db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 kept = db.execute("SELECT value FROM meta WHERE key = 'last_position'").fetchone()
@@ -332,7 +359,7 @@ class SQLiteStore:
             self._unmap()
             raise
         self._db = db
-        self._held = set()
+        self._held = {}
         if self._hinted:  # held when the last owner stopped: due at their hint now
             db.executemany(
                 "UPDATE pairs SET due_at = min(due_at, ?) WHERE phone = ? AND message_id = ?",
@@ -349,7 +376,7 @@ class SQLiteStore:
                 db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
                 db.close()
         finally:
-            self._held = set()
+            self._held = {}
             self._unmap()
 
     def _unmap(self) -> None:
@@ -374,7 +401,7 @@ class SQLiteStore:
             pairs = [_hinted(p, kept.due_at(p.phone_number, p.message_id)) for p in pairs]
         with _transaction(db):
             before = db.total_changes
-            db.executemany(_ADD, sorted(pairs))  # key order: see _commit
+            db.executemany(_ADD, pairs)
             return db.total_changes - before
 
     def _hint(self, message_id: int, phone_number: str | None, now: float) -> int:
@@ -413,15 +440,13 @@ class SQLiteStore:
         self._kept.expire(now)
         rows = self._conn().execute(_CLAIM, (now, limit + len(held))).fetchall()
         claimed: list[WatchedPair] = []
-        status = _STATUS
-        for phone, message_id, index, sent_at, due_at, last, sequence in rows:
+        append, new, status = claimed.append, WatchedPair._make, _STATUS
+        for row_id, phone, message_id, index, sent_at, due_at, last, sequence in rows:
             key = (phone, message_id)
             if key in held:
                 continue
-            held.add(key)
-            claimed.append(
-                WatchedPair(phone, message_id, index, sent_at, due_at, status[last], sequence)
-            )
+            held[key] = row_id
+            append(new((phone, message_id, index, sent_at, due_at, status[last], sequence)))
             if len(claimed) == limit:
                 break
         return claimed
@@ -429,14 +454,22 @@ class SQLiteStore:
     def _commit(
         self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange], watermark: int
     ) -> None:
-        db = self._conn()
+        db, held = self._conn(), self._held
+        by_id: list[tuple[Any, ...]] = []
+        by_key: list[tuple[Any, ...]] = []  # committed without a claim: found by key
+        for phone, message_id, due_at, status, sequence, settled_at in (
+            map(self._with_hint, updates) if self._hinted else updates
+        ):
+            row_id = held.get((phone, message_id))
+            if row_id is None:
+                by_key.append((due_at, status, sequence, settled_at, phone, message_id))
+            else:
+                by_id.append((due_at, status, sequence, settled_at, row_id))
+        by_id.sort(key=_by_row)  # in row order, the B-tree is walked once, not at random
         with _transaction(db):
-            rows = [
-                (u.due_at, u.status, u.sequence, u.settled_at, u.phone_number, u.message_id)
-                for u in (map(self._with_hint, updates) if self._hinted else updates)
-            ]
-            rows.sort(key=_by_key)  # in key order, the B-tree is walked once, not at random
-            db.executemany(_UPDATE, rows)
+            db.executemany(_UPDATE, by_id)
+            if by_key:
+                db.executemany(_UPDATE_BY_KEY, by_key)
             last = self._last
             if changes:
                 db.executemany(
@@ -463,9 +496,8 @@ class SQLiteStore:
                 db.execute(_LAST, (last + len(changes),))
             db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
         self._last = last + len(changes)
-        held = self._held
         for u in updates:
-            held.discard((u.phone_number, u.message_id))
+            held.pop((u.phone_number, u.message_id), None)
 
     def _with_hint(self, update: PairUpdate) -> PairUpdate:
         at = self._hinted.pop((update.phone_number, update.message_id), None)
@@ -503,7 +535,7 @@ class SQLiteStore:
         return [
             (
                 position,
-                StatusChange(
+                new_change(
                     index,
                     phone,
                     message_id,
@@ -540,8 +572,8 @@ def _hinted(pair: NewPair, at: float | None) -> NewPair:
     return pair if at is None or at >= pair.due_at else pair._replace(due_at=at)
 
 
-def _by_key(row: tuple[Any, ...]) -> tuple[str, int]:
-    return row[4], row[5]
+def _by_row(row: tuple[Any, ...]) -> int:
+    return int(row[4])
 
 
 @contextlib.contextmanager
