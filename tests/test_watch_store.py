@@ -15,9 +15,11 @@ import sqlite3
 import threading
 from array import array
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from smspartner_async import ClientStateError, DeliveryStatus, InvalidInputError
@@ -641,3 +643,39 @@ async def test_sqlite_opens_a_file_of_the_first_version_with_its_state(tmp_path:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
     db.close()
     assert "pairs_v1" not in tables and "pairs_message" not in tables
+
+
+async def test_sqlite_hands_out_dates_in_utc_whether_read_back_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes a consumer keeping up takes come from memory, the others from the file:
+    both say the same, dates in UTC."""
+    paris = datetime(2026, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    utc = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    store = SQLiteStore(tmp_path / "s.db")
+    reads: list[int] = []
+    read = store._take
+    monkeypatch.setattr(
+        store, "_take", lambda cursor, *rest: reads.append(cursor) or read(cursor, *rest)
+    )
+    await store.open()
+    try:
+        await store.add([pair(1), pair(2), pair(3)])
+        await claim(store)
+        await store.commit([keep(1, 500.0)], [attrs.evolve(change(1), date=utc)])
+        first = await store.take_changes(now=0.0, limit=100, lease=60.0)
+        assert reads == []  # from memory
+        await store.commit([keep(2, 500.0)], [attrs.evolve(change(2), date=paris)])
+        await store.commit([keep(3, 500.0)], [change(3)])
+        first += await store.take_changes(now=0.0, limit=100, lease=60.0)
+        assert reads == [1]  # from the file: the change dated in another zone, and after it
+        await reopen(store)
+        again = await store.take_changes(now=0.0, limit=100, lease=60.0)
+    finally:
+        await store.close()
+    assert first == again
+    assert [(c.id, c.date, c.date and c.date.tzinfo) for c in first] == [
+        ("+33600000001:1:1", utc, UTC),
+        ("+33600000002:2:1", utc, UTC),
+        ("+33600000003:3:1", None, None),
+    ]

@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import mmap
+import operator
 import os
 import sqlite3
 import struct
@@ -140,11 +142,22 @@ _TAKE = (
     "SELECT pos, idx, phone, message_id, status, previous, settled, reason, sequence, "
     "checked_at, date, code, message FROM changes WHERE pos > ? ORDER BY pos LIMIT ?"
 )
+_ROW_ID = operator.itemgetter(4)
+# Changes committed by this process, kept to be taken without reading them back (at most
+# that many: past it, they are read from the file).
+_RECENT_MAX = 65_536
 _STATUS: dict[str | None, DeliveryStatus | None] = {
     None: None,
     **{s.value: s for s in DeliveryStatus},
 }
 _REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
+# The other way: a member as its text. sqlite3 binds a plain str directly; a str subclass
+# (these enums) first goes through its adapter lookup, which costs more than the row.
+_TEXT: dict[DeliveryStatus | SettleReason | None, str | None] = {
+    None: None,
+    **{s: s.value for s in DeliveryStatus},
+    **{r: r.value for r in SettleReason},
+}
 # The watermark and a check value, so that a torn or foreign file reads as "nothing acked".
 _MARK = struct.Struct("<qq")
 _MARK_CHECK = 0x5D5A_C0FF_EE15_600D
@@ -194,6 +207,7 @@ class SQLiteStore:
         self._positions: dict[str, int] = {}
         self._acked: set[int] = set()
         self._watermark = 0
+        self._recent: deque[tuple[int, StatusChange]] = deque()  # (position, change)
 
     def __repr__(self) -> str:
         state = "open" if self._executor is not None else "closed"
@@ -209,6 +223,7 @@ class SQLiteStore:
         self._taken.clear()
         self._positions.clear()
         self._acked.clear()
+        self._recent.clear()
         try:
             self._watermark = await self._run(self._open)
             self.bells.due.ring()
@@ -246,8 +261,9 @@ class SQLiteStore:
         return await self._run(self._claim, now, limit)
 
     async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
-        await self._run(self._commit, updates, changes, self._watermark)
+        before = await self._run(self._commit, updates, changes, self._watermark)
         if changes:
+            self._remember(before, changes)
             self.bells.outbox.ring()
 
     async def next_due(self) -> float | None:
@@ -282,7 +298,14 @@ class SQLiteStore:
     # -- changes -----------------------------------------------------------------------
 
     async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
-        rows = await self._run(self._take, self._cursor, limit, self._watermark)
+        recent, cursor = self._recent, self._cursor
+        while recent and recent[0][0] <= cursor:
+            recent.popleft()  # taken from the file meanwhile
+        rows: Sequence[tuple[int, StatusChange]]
+        if recent and recent[0][0] == cursor + 1:
+            rows = [recent.popleft() for _ in range(min(limit, len(recent)))]
+        else:
+            rows = await self._run(self._take, cursor, limit, self._watermark)
         changes: list[StatusChange] = []
         for position, change in rows:
             self._taken.append(position)
@@ -315,6 +338,24 @@ class SQLiteStore:
             await self._run(self._forget, ahead)
         if now_acked:
             self.bells.room.ring()
+
+    def _remember(self, before: int, changes: Sequence[StatusChange]) -> None:
+        """Keep a commit's changes to hand out as they are (positions `before + 1`, ...).
+
+        What `take_changes` would read back from the file is what was committed, so a
+        consumer that keeps up takes the changes from memory. Not kept: more than
+        `_RECENT_MAX` changes (the consumer is behind; it reads them from the file) and a
+        date not in UTC (the file gives dates back in UTC).
+        """
+        recent = self._recent
+        if len(recent) + len(changes) > _RECENT_MAX or not all(
+            c.date is None or c.date.tzinfo is UTC for c in changes
+        ):
+            recent.clear()
+            return
+        if recent and recent[-1][0] != before:
+            recent.clear()  # not next to what is kept: start again from here
+        recent.extend(zip(itertools.count(before + 1), changes))
 
     # -- the worker thread ---------------------------------------------------------------
 
@@ -438,7 +479,7 @@ class SQLiteStore:
     def _claim(self, now: float, limit: int) -> list[WatchedPair]:
         held = self._held
         self._kept.expire(now)
-        rows = self._conn().execute(_CLAIM, (now, limit + len(held))).fetchall()
+        rows = self._conn().execute(_CLAIM, (now, limit + len(held)))  # a row at a time
         claimed: list[WatchedPair] = []
         append, new, status = claimed.append, WatchedPair._make, _STATUS
         for row_id, phone, message_id, index, sent_at, due_at, last, sequence in rows:
@@ -453,19 +494,25 @@ class SQLiteStore:
 
     def _commit(
         self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange], watermark: int
-    ) -> None:
-        db, held = self._conn(), self._held
+    ) -> int:
+        """The round's transaction; returns the position before its first change."""
+        # Anything else as it is: sqlite3 refuses what it cannot store, and the round with it.
+        db, held, text = self._conn(), self._held, _TEXT.get
         by_id: list[tuple[Any, ...]] = []
         by_key: list[tuple[Any, ...]] = []  # committed without a claim: found by key
         for phone, message_id, due_at, status, sequence, settled_at in (
             map(self._with_hint, updates) if self._hinted else updates
         ):
-            row_id = held.get((phone, message_id))
+            row_id = held.pop((phone, message_id), None)  # released, whatever comes of it
             if row_id is None:
-                by_key.append((due_at, status, sequence, settled_at, phone, message_id))
+                by_key.append(
+                    (due_at, text(status, status), sequence, settled_at, phone, message_id)
+                )
             else:
-                by_id.append((due_at, status, sequence, settled_at, row_id))
-        by_id.sort(key=_by_row)  # in row order, the B-tree is walked once, not at random
+                by_id.append((due_at, text(status, status), sequence, settled_at, row_id))
+        # A page comes in due order, each due time's pairs in row order: sorting the rows
+        # makes the B-tree be walked once, not once per due time.
+        by_id.sort(key=_ROW_ID)
         with _transaction(db):
             db.executemany(_UPDATE, by_id)
             if by_key:
@@ -474,16 +521,16 @@ class SQLiteStore:
             if changes:
                 db.executemany(
                     _APPEND,
-                    [
+                    (  # one row at a time: a page's changes are not copied into a list
                         (
                             position,
                             c.phone_number,
                             c.message_id,
                             c.index,
-                            c.status,
-                            c.previous,
+                            text(c.status, c.status),
+                            text(c.previous, c.previous),
                             c.settled,
-                            c.reason,
+                            text(c.reason, c.reason),
                             c.sequence,
                             c.checked_at,
                             None if c.date is None else c.date.timestamp(),
@@ -491,13 +538,12 @@ class SQLiteStore:
                             c.message,
                         )
                         for position, c in enumerate(changes, last + 1)
-                    ],
+                    ),
                 )
                 db.execute(_LAST, (last + len(changes),))
             db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
         self._last = last + len(changes)
-        for u in updates:
-            held.pop((u.phone_number, u.message_id), None)
+        return last
 
     def _with_hint(self, update: PairUpdate) -> PairUpdate:
         at = self._hinted.pop((update.phone_number, update.message_id), None)
@@ -570,10 +616,6 @@ class SQLiteStore:
 
 def _hinted(pair: NewPair, at: float | None) -> NewPair:
     return pair if at is None or at >= pair.due_at else pair._replace(due_at=at)
-
-
-def _by_row(row: tuple[Any, ...]) -> int:
-    return int(row[4])
 
 
 @contextlib.contextmanager
