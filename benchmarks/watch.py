@@ -56,8 +56,8 @@ STORES = ("plain", "memory", "sqlite", "redis")
 # seconds and peak MiB, for the estimate printed at the start. Measured with this benchmark.
 COST_PER_100K = {
     "plain": (3.0, 10),
-    "memory": (11.0, 55),
-    "sqlite": (26.0, 10),
+    "memory": (11.0, 25),
+    "sqlite": (19.0, 10),
     "redis": (90.0, 20),
 }
 
