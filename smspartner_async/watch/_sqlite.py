@@ -23,8 +23,13 @@ Why it looks like this:
   is ahead of the database (the database lost its last commits), it is pulled back
   to what the database holds, so changes found again are not taken for reported.
 - **Bounded memory**: pairs are read a page at a time (`claim`), changes a batch
-  at a time (`take_changes`); the page cache is capped.
-- **Hints** find a message's pairs through an index on `message_id` (a hint without a
+  at a time (`take_changes`); the page cache is capped. The changes this process
+  commits are also kept in memory, up to a bound, and handed to a consumer that
+  keeps up from there: reading back what was just written costs more than the write.
+- **Rows in the order pairs were added** (a rowid table, schema version 2): pairs
+  added together are checked together, so a round's updates land on neighbouring
+  pages. A file of version 1 (keyed by phone number) is copied over when opened.
+- **Hints** find a message's pairs through the index on `(message_id, phone)` (a hint without a
   phone number reaches every recipient of a bulk send). Hints for pairs not added yet,
   and for held pairs, live in the owner's memory like holds: a hint lost in a crash
   costs a later check, never a status.

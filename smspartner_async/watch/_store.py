@@ -243,8 +243,8 @@ class MemoryStore:
 
     Pairs live in columns (`array`s indexed by a slot number per pair) rather than
     an object each, and a pair's key is one int (`pack_key`) in the slot index and two
-    numbers in the columns: a million pending pairs cost a couple of hundred bytes each,
-    and nothing the garbage collector has to walk.
+    numbers in the columns: a pending pair costs a few numbers, and nothing the garbage
+    collector has to walk (a collection visits every reference a container holds).
     Pending pairs are filed by due time (`_Timeline`); a settled pair keeps its slot
     (its key, when it settled, its last status) until `prune` frees it for another.
     Memory per pending pair: `benchmarks/watch.py` measures it. Everything happens in
