@@ -7,10 +7,11 @@ object becomes an instance of the model by assigning `__class__`, which CPython
 allows when the two layouts match (and refuses with a `__weakref__` slot, which
 the models therefore leave out).
 
-Only multi-status results, built once per pair, go this way
-(`_matching.new_result`); `benchmarks/micro.py` measures the gain over the
-model's own `__init__`, and `tests/test_build.py` fails when a model leaves
-this path or a field is forgotten.
+Only multi-status results, built once per pair (`_matching.new_result`), and
+the watch's changes, built once per change found and again by a store reading
+them back (`watch._records.new_change`), go this way; `benchmarks/micro.py`
+measures the gain over the model's own `__init__`, and `tests/test_build.py`
+fails when a model leaves this path or a field is forgotten.
 """
 
 from __future__ import annotations

@@ -22,6 +22,8 @@ from smspartner_async import (
 from smspartner_async._build import twin
 from smspartner_async._matching import new_result
 from smspartner_async._structure import make_converter
+from smspartner_async.watch import SettleReason, StatusChange
+from smspartner_async.watch._records import new_change
 
 MODELS = [MultiStatusResult, RecipientStatus, MessageStatus, BulkStatus, TagPage]
 RECORD = {
@@ -63,6 +65,26 @@ def test_new_result_fills_every_field_and_is_the_model_itself() -> None:
     assert attrs.evolve(built, index=4).index == 4
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
         built.index = 3  # type: ignore[misc]
+
+
+def test_watch_changes_take_the_fast_path() -> None:
+    assert "__weakref__" not in StatusChange.__slots__
+    assert twin(StatusChange) is not None
+
+
+def test_new_change_fills_every_field_and_is_the_model_itself() -> None:
+    values = ("+33600000001", 7, DeliveryStatus.DELIVERED, DeliveryStatus.WAITING, True)
+    rest = (SettleReason.FINAL, 2, 5.0, DATE, 200, "ok")
+    built = new_change(3, *values, *rest)
+    direct = StatusChange(3, *values, *rest)
+    assert type(built) is StatusChange
+    for field in attrs.fields(StatusChange):
+        assert getattr(built, field.name) is getattr(direct, field.name), field.name
+    assert built == direct and hash(built) == hash(direct)
+    assert repr(built) == repr(direct) and built.id == direct.id
+    assert pickle.loads(pickle.dumps(built)) == built
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        built.sequence = 3  # type: ignore[misc]
 
 
 @attrs.frozen

@@ -161,8 +161,12 @@ def test_killed_and_restarted_ends_as_an_uninterrupted_run(tmp_path: Path) -> No
             process.send_signal(signal.SIGKILL)
             kills += finish(process) == -signal.SIGKILL
         else:
-            assert finish(run(tmp_path, "hurt", kill)) == -signal.SIGKILL, kill
-            kills += 1
+            code = finish(run(tmp_path, "hurt", kill))
+            # How far each earlier run got before its kill depends on scheduling (its poller
+            # runs rounds ahead of its consumer): the last one may find fewer than 12 calls
+            # left, and end the watch instead (main db7eaf2 did so too, 2 runs in 10 here).
+            assert code == -signal.SIGKILL or kill == "call:12", kill
+            kills += code == -signal.SIGKILL
     assert finish(run(tmp_path, "hurt", "never")) == 0
     assert kills >= 6
 

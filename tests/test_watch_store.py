@@ -9,13 +9,17 @@ change never comes back while an unacknowledged one always does.
 from __future__ import annotations
 
 import asyncio
+import gc
 import mmap
 import sqlite3
 import threading
+from array import array
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from smspartner_async import ClientStateError, DeliveryStatus, InvalidInputError
@@ -29,6 +33,7 @@ from smspartner_async.watch import (
     WatchStore,
 )
 from smspartner_async.watch._hints import HINT_KEEP_MAX, HINT_KEEP_SECONDS, KeptHints
+from smspartner_async.watch._store import pack_key
 
 W, D = DeliveryStatus.WAITING, DeliveryStatus.DELIVERED
 
@@ -471,3 +476,206 @@ def test_kept_hints_are_bounded_in_number_and_time() -> None:
     assert kept.due_at(phone(HINT_KEEP_MAX), HINT_KEEP_MAX) is None  # used up
     kept.expire(100.0 + HINT_KEEP_SECONDS + 1)
     assert len(kept) == 0
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("+33600000001", 1),
+        ("+1", 2**63 - 1),
+        ("+999999999999999999", 0),  # 18 digits: the most packed
+    ],
+)
+async def test_memory_store_packs_canonical_keys_into_one_int(key: tuple[str, int]) -> None:
+    assert type(pack_key(*key)) is int
+    store = MemoryStore()
+    await store.open()
+    await store.add([NewPair(*key, 0, 0.0, 10.0)])
+    [claimed] = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert (claimed.phone_number, claimed.message_id) == key  # read back exactly
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ("+033600000001", 1),  # a leading zero would not read back
+        ("33600000001", 1),  # no +
+        ("+3360000000１", 1),  # a digit int() reads, not ASCII
+        ("+33_600", 1),  # int() reads it, it is not digits
+        (" +336", 1),
+        ("+", 1),
+        ("", 1),
+        ("+1234567890123456789", 1),  # 19 digits
+        ("+336", 2**64),  # past 64 bits
+        ("+336", -1),
+    ],
+)
+async def test_memory_store_keeps_other_keys_as_tuples(key: tuple[str, int]) -> None:
+    assert pack_key(*key) == key
+    store = MemoryStore()
+    await store.open()
+    await store.add([NewPair(*key, 0, 0.0, 10.0)])
+    [claimed] = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert (claimed.phone_number, claimed.message_id) == key
+
+
+async def test_memory_store_gives_the_collector_nothing_to_walk_per_pair() -> None:
+    """A million pending pairs must not be a million references for each full collection
+    to visit: what grows with the pairs is arrays (whose items are not objects) or
+    containers the collector does not track (a dict of ints)."""
+    store = MemoryStore()
+    await store.open()
+    await store.add([pair(n) for n in range(1, 2_001)])
+    await store.claim(now=100.0, limit=500, lease=60.0)
+    big = {
+        name: value
+        for name, value in vars(store).items()
+        if hasattr(value, "__len__") and len(value) >= 1_000
+    }
+    assert big  # the columns and the slot index
+    walked = [
+        name
+        for name, value in big.items()
+        if not isinstance(value, array | bytearray) and gc.is_tracked(value)
+    ]
+    assert walked == []
+
+
+async def test_memory_store_tells_packed_and_unpacked_keys_apart() -> None:
+    """A pair whose phone is not canonical lives beside the canonical one, never on it."""
+    store = MemoryStore()
+    await store.open()
+    odd = NewPair("+0033600000001", 1, 0, 0.0, 10.0)
+    assert await store.add([pair(1), odd, NewPair("+33600000001", 1, 5, 0.0, 10.0)]) == 2
+    claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+    assert [(p.phone_number, p.message_id, p.position) for p in claimed] == [
+        ("+33600000001", 1, 1),
+        ("+0033600000001", 1, 0),
+    ]
+    await store.commit([PairUpdate("+0033600000001", 1, None, D, 1, 50.0)], [])
+    assert await store.add([odd]) == 0
+    assert await store.prune(settled_before=60.0) == 1
+    assert await store.add([odd]) == 1
+
+
+async def test_memory_store_reuses_the_slots_of_pruned_pairs() -> None:
+    store = MemoryStore()
+    await store.open()
+    await store.add([pair(n) for n in range(1, 4)])
+    await claim(store)
+    await store.commit([settle(1), settle(2), keep(3, 500.0)], [])
+    assert await store.prune(settled_before=60.0) == 2
+    await store.add([pair(7, due=20.0), pair(8, due=20.0)])
+    assert len(store._state) == 3  # the two freed slots took the new pairs
+    claimed = await store.claim(now=1000.0, limit=10, lease=60.0)
+    assert [(p.message_id, p.due_at, p.status) for p in claimed] == [
+        (7, 20.0, None),
+        (8, 20.0, None),
+        (3, 500.0, W),
+    ]
+    assert await store.add([pair(1)]) == 1  # forgotten: watched anew
+
+
+async def test_held_pairs_keep_the_earliest_due_time_of_their_claims(store: WatchStore) -> None:
+    await store.add([pair(1, due=20.0), pair(2, due=10.0), pair(3, due=30.0), pair(4, due=500.0)])
+    assert await claim(store, now=25.0, limit=1) == [2]
+    assert await claim(store, now=25.0) == [1]  # a later claim: the earliest stays 10
+    assert await store.next_due() == 10.0
+    await store.commit([keep(2, 600.0), keep(1, 700.0)], [])
+    assert await store.next_due() == 30.0
+    assert await claim(store, now=1000.0) == [3, 4, 2, 1]
+    assert await store.next_due() == 30.0  # held since: no later than their due times
+
+
+_VERSION_1 = """
+CREATE TABLE pairs (
+    phone TEXT NOT NULL, message_id INTEGER NOT NULL, idx INTEGER NOT NULL,
+    sent_at REAL NOT NULL, due_at REAL, status TEXT, sequence INTEGER NOT NULL DEFAULT 0,
+    settled_at REAL, PRIMARY KEY (phone, message_id)
+) WITHOUT ROWID;
+CREATE INDEX pairs_due ON pairs (due_at) WHERE due_at IS NOT NULL;
+CREATE INDEX pairs_message ON pairs (message_id);
+CREATE TABLE changes (
+    pos INTEGER PRIMARY KEY, phone TEXT NOT NULL, message_id INTEGER NOT NULL,
+    idx INTEGER NOT NULL, status TEXT NOT NULL, previous TEXT, settled INTEGER NOT NULL,
+    reason TEXT, sequence INTEGER NOT NULL, checked_at REAL NOT NULL, date REAL,
+    code INTEGER, message TEXT
+);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO pairs VALUES ('+33600000003', 3, 0, 2.0, 40.0, 'Waiting', 1, NULL);
+INSERT INTO pairs VALUES ('+33600000001', 1, 1, 1.0, 30.0, NULL, 0, NULL);
+INSERT INTO pairs VALUES ('+33600000002', 2, 2, 1.0, NULL, 'Delivered', 1, 50.0);
+INSERT INTO changes VALUES (7, '+33600000002', 2, 2, 'Delivered', NULL, 1, 'final', 1, 50.0,
+    NULL, NULL, NULL);
+INSERT INTO meta VALUES ('last_position', 7);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_sqlite_opens_a_file_of_the_first_version_with_its_state(tmp_path: Path) -> None:
+    """A watch resumed by a newer release goes on where the older one stopped."""
+    path = tmp_path / "s.db"
+    with sqlite3.connect(path) as db:
+        db.executescript(_VERSION_1)
+    db.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await take(store) == ["+33600000002:2:1"]
+        claimed = await store.claim(now=100.0, limit=10, lease=60.0)
+        assert [
+            (p.message_id, p.position, p.sent_at, p.due_at, p.status, p.sequence) for p in claimed
+        ] == [
+            (1, 1, 1.0, 30.0, None, 0),
+            (3, 0, 2.0, 40.0, W, 1),
+        ]
+        assert await store.add([pair(1), pair(2), pair(3), pair(4)]) == 1  # 2 is settled
+        await store.commit([settle(1), keep(3, 500.0)], [change(1, status=D)])
+        assert await take(store) == ["+33600000001:1:1"]
+        assert await store.hint(3, now=200.0) == 1
+        assert await claim(store, now=300.0) == [4, 3]
+        counts = await store.counts()
+        assert (counts.total_pending, counts.settled) == (2, {D: 2})
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master")}
+    db.close()
+    assert "pairs_v1" not in tables and "pairs_message" not in tables
+
+
+async def test_sqlite_hands_out_dates_in_utc_whether_read_back_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Changes a consumer keeping up takes come from memory, the others from the file:
+    both say the same, dates in UTC."""
+    paris = datetime(2026, 7, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    utc = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)
+    store = SQLiteStore(tmp_path / "s.db")
+    reads: list[int] = []
+    read = store._take
+    monkeypatch.setattr(
+        store, "_take", lambda cursor, *rest: reads.append(cursor) or read(cursor, *rest)
+    )
+    await store.open()
+    try:
+        await store.add([pair(1), pair(2), pair(3)])
+        await claim(store)
+        await store.commit([keep(1, 500.0)], [attrs.evolve(change(1), date=utc)])
+        first = await store.take_changes(now=0.0, limit=100, lease=60.0)
+        assert reads == []  # from memory
+        await store.commit([keep(2, 500.0)], [attrs.evolve(change(2), date=paris)])
+        await store.commit([keep(3, 500.0)], [change(3)])
+        first += await store.take_changes(now=0.0, limit=100, lease=60.0)
+        assert reads == [1]  # from the file: the change dated in another zone, and after it
+        await reopen(store)
+        again = await store.take_changes(now=0.0, limit=100, lease=60.0)
+    finally:
+        await store.close()
+    assert first == again
+    assert [(c.id, c.date, c.date and c.date.tzinfo) for c in first] == [
+        ("+33600000001:1:1", utc, UTC),
+        ("+33600000002:2:1", utc, UTC),
+        ("+33600000003:3:1", None, None),
+    ]

@@ -42,6 +42,8 @@ class Bell:
     def ring(self) -> None:
         """Wake every waiter (call on the event loop)."""
         self._rung += 1
+        if not self._waiters:  # the common case: a ring per change acknowledged
+            return
         waiters, self._waiters = self._waiters, set()
         for waiter in waiters:
             if not waiter.done():

@@ -21,10 +21,11 @@ the API says later can replace a final status.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from .._models import DeliveryStatus, MultiStatusResult
-from ._records import PairUpdate, SettleReason, StatusChange, WatchedPair
+from ._records import PairUpdate, SettleReason, StatusChange, WatchedPair, new_change
 from ._schedule import Schedule
 
 __all__ = ["decide"]
@@ -33,6 +34,8 @@ _UNKNOWN = DeliveryStatus.UNKNOWN
 _FINAL = SettleReason.FINAL
 _API_ERROR = SettleReason.API_ERROR
 _EXPIRED = SettleReason.EXPIRED
+_FINAL_STATUSES = frozenset(status for status in DeliveryStatus if status.is_final)
+_update = PairUpdate._make
 
 
 def decide(
@@ -41,55 +44,42 @@ def decide(
     now: float,
     schedule: Schedule,
     retry_delay: float,
+    next_check: Callable[[float, float], float] | None = None,
 ) -> tuple[PairUpdate, StatusChange | None]:
     """The pair's new state, and the change to report, if any, after a check at `now`.
 
     `result` is None when the pair's call failed without an answer (an outage).
+    `next_check` stands for `schedule.next_check` (the poller passes a cached one:
+    pairs added together share their send time, and so their checks).
     """
-    last = pair.status
+    phone, message_id, _, sent_at, due_at, last, sequence = pair
+    if next_check is None:
+        next_check = schedule.next_check
+    expired = now >= sent_at + schedule.window
     if result is None or result.error is not None or (not result.ok and result.code is None):
-        if now >= pair.sent_at + schedule.window:
-            return _settle(pair, now, _EXPIRED, last or _UNKNOWN)
-        due = min(
-            schedule.retry_at(now, retry_delay),
-            schedule.next_check(pair.sent_at, max(pair.due_at, now)),
-        )
-        return _keep(pair, due), None
+        if expired:
+            return _report(pair, now, last or _UNKNOWN, None, _EXPIRED)
+        due = min(schedule.retry_at(now, retry_delay), next_check(sent_at, max(due_at, now)))
+        return _update((phone, message_id, due, last, sequence, None)), None
+    date: datetime | None
     if not result.ok:
-        if last is None and now - pair.sent_at >= schedule.not_found_grace:
-            return _settle(
-                pair, now, _API_ERROR, _UNKNOWN, code=result.code, message=result.message
+        if last is None and now - sent_at >= schedule.not_found_grace:
+            return _report(
+                pair, now, _UNKNOWN, None, _API_ERROR, code=result.code, message=result.message
             )
         status = last
         date = None
     else:
         status = result.status
         date = result.date
-        if status.is_final:
-            return _settle(pair, now, _FINAL, status, date=date)
-    if now >= pair.sent_at + schedule.window:
-        return _settle(pair, now, _EXPIRED, status or _UNKNOWN, date=date)
-    due = schedule.next_check(pair.sent_at, max(pair.due_at, now))
+        if status in _FINAL_STATUSES:
+            return _report(pair, now, status, None, _FINAL, date=date)
+    if expired:
+        return _report(pair, now, status or _UNKNOWN, None, _EXPIRED, date=date)
+    due = next_check(sent_at, max(due_at, now))
     if status is None or status is last:
-        return _keep(pair, due), None
+        return _update((phone, message_id, due, last, sequence, None)), None
     return _report(pair, now, status, due, date=date)
-
-
-def _keep(pair: WatchedPair, due: float) -> PairUpdate:
-    return PairUpdate(pair.phone_number, pair.message_id, due, pair.status, pair.sequence, None)
-
-
-def _settle(
-    pair: WatchedPair,
-    now: float,
-    reason: SettleReason,
-    status: DeliveryStatus,
-    *,
-    date: datetime | None = None,
-    code: int | None = None,
-    message: str | None = None,
-) -> tuple[PairUpdate, StatusChange]:
-    return _report(pair, now, status, None, reason, date=date, code=code, message=message)
 
 
 def _report(
@@ -105,14 +95,15 @@ def _report(
 ) -> tuple[PairUpdate, StatusChange]:
     """The pair's next change, `status`, and its new state: next checked at `due`, or
     settled (for `reason`) when `due` is None."""
-    sequence = pair.sequence + 1
+    phone, message_id, position, _, _, last, sequence = pair
+    sequence += 1
     settled = due is None
-    change = StatusChange(
-        pair.position,
-        pair.phone_number,
-        pair.message_id,
+    change = new_change(
+        position,
+        phone,
+        message_id,
         status,
-        pair.status,
+        last,
         settled,
         reason,
         sequence,
@@ -121,5 +112,5 @@ def _report(
         code,
         message,
     )
-    settled_at = now if settled else None
-    return PairUpdate(pair.phone_number, pair.message_id, due, status, sequence, settled_at), change
+    update = _update((phone, message_id, due, status, sequence, now if settled else None))
+    return update, change

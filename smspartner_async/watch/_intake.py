@@ -7,6 +7,7 @@ It writes to the store and nothing else: the store rings `bells.due`, and the po
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
@@ -104,15 +105,17 @@ async def _new_pairs(
                 "sent_at must be a time or an iterable of times", value=sent_at
             ) from None
         exact = True
+    # Pairs added together mostly share their send time, and so their first check.
+    first = functools.lru_cache(maxsize=1_024)(schedule.first_check)
+    new = NewPair._make
     position = 0
     async for items in _slices(pairs, _ADD_CHUNK):
         keys = validate_all(items, region, position)
         when = list(itertools.islice(times, len(keys)))
         if len(when) != len(keys):
             raise InvalidInputError("sent_at has fewer times than there are pairs", value=len(when))
-        first = schedule.first_check
         yield [
-            NewPair(phone, message_id, index, sent, first(sent))
+            new((phone, message_id, index, sent, first(sent)))
             for index, ((phone, message_id), sent) in enumerate(
                 zip(keys, when, strict=True), position
             )

@@ -20,6 +20,7 @@ other parts lives in the store.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -100,6 +101,9 @@ class Poller:
         self._client = client
         self._store = store
         self._schedule = schedule
+        # Pairs added together share their send time, and so their next checks: a page
+        # asks the schedule about a few distinct (send, last check) couples, many times.
+        self._next_check = functools.lru_cache(maxsize=4_096)(schedule.next_check)
         self._clock = clock
         self._sleep = sleep
         self._page_size = page_size
@@ -213,7 +217,8 @@ class Poller:
         """The page's results, or None when not one of its calls got an answer (an outage)."""
         try:
             results = await self._client.multi_status(
-                [(pair.phone_number, pair.message_id) for pair in page], fail_fast=False
+                [pair[:2] for pair in page],
+                fail_fast=False,  # (phone, message id)
             )
         except SMSPartnerError as exc:
             if exc.answered or isinstance(exc, ClientStateError | InvalidInputError):
@@ -238,7 +243,7 @@ class Poller:
         now: float,
         tally: _Tally,
     ) -> tuple[list[PairUpdate], list[StatusChange]]:
-        schedule, delay = self._schedule, self._retry_delay()
+        schedule, delay, next_check = self._schedule, self._retry_delay(), self._next_check
         updates: list[PairUpdate] = []
         found: list[StatusChange] = []
         append, keep = updates.append, found.append
@@ -249,7 +254,7 @@ class Poller:
         else:
             answers = results
         for pair, result in zip(page, answers, strict=True):
-            update, change = decide(pair, result, now, schedule, delay)
+            update, change = decide(pair, result, now, schedule, delay, next_check)
             append(update)
             if change is not None:
                 keep(change)

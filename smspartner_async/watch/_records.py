@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import attrs
 
+from .._build import twin
 from .._models import DeliveryStatus
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "StoreCounts",
     "WatchedPair",
     "change_id",
+    "new_change",
 ]
 
 
@@ -86,6 +88,58 @@ class StatusChange:
     def id(self) -> str:
         """`phone:message_id:sequence`, the same on every delivery of this change."""
         return change_id(self.phone_number, self.message_id, self.sequence)
+
+
+_ChangeTwin = twin(StatusChange)
+_new = object.__new__
+
+
+def new_change(
+    index: int,
+    phone_number: str,
+    message_id: int,
+    status: DeliveryStatus,
+    previous: DeliveryStatus | None,
+    settled: bool,
+    reason: SettleReason | None,
+    sequence: int,
+    checked_at: float,
+    date: datetime | None = None,
+    code: int | None = None,
+    message: str | None = None,
+) -> StatusChange:
+    """`StatusChange(...)`, built through its twin class (`_build`): a store and the
+    poller build one per change found or read back."""
+    if _ChangeTwin is None:  # the model left the fast path: tests/test_build.py says so
+        return StatusChange(
+            index,
+            phone_number,
+            message_id,
+            status,
+            previous,
+            settled,
+            reason,
+            sequence,
+            checked_at,
+            date,
+            code,
+            message,
+        )
+    o = _new(_ChangeTwin)
+    o.index = index
+    o.phone_number = phone_number
+    o.message_id = message_id
+    o.status = status
+    o.previous = previous
+    o.settled = settled
+    o.reason = reason
+    o.sequence = sequence
+    o.checked_at = checked_at
+    o.date = date
+    o.code = code
+    o.message = message
+    o.__class__ = StatusChange
+    return o  # type: ignore[no-any-return]
 
 
 class NewPair(NamedTuple):

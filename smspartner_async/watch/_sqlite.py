@@ -23,8 +23,13 @@ Why it looks like this:
   is ahead of the database (the database lost its last commits), it is pulled back
   to what the database holds, so changes found again are not taken for reported.
 - **Bounded memory**: pairs are read a page at a time (`claim`), changes a batch
-  at a time (`take_changes`); the page cache is capped.
-- **Hints** find a message's pairs through an index on `message_id` (a hint without a
+  at a time (`take_changes`); the page cache is capped. The changes this process
+  commits are also kept in memory, up to a bound, and handed to a consumer that
+  keeps up from there: reading back what was just written costs more than the write.
+- **Rows in the order pairs were added** (a rowid table, schema version 2): pairs
+  added together are checked together, so a round's updates land on neighbouring
+  pages. A file of version 1 (keyed by phone number) is copied over when opened.
+- **Hints** find a message's pairs through the index on `(message_id, phone)` (a hint without a
   phone number reaches every recipient of a bulk send). Hints for pairs not added yet,
   and for held pairs, live in the owner's memory like holds: a hint lost in a crash
   costs a later check, never a status.
@@ -34,7 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import mmap
+import operator
 import os
 import sqlite3
 import struct
@@ -58,15 +65,20 @@ from ._records import (
     StatusChange,
     StoreCounts,
     WatchedPair,
+    new_change,
 )
 
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-_SCHEMA_VERSION = 1
-_SCHEMA = """
+_SCHEMA_VERSION = 2
+# Pairs are rows in the order they were added (rowid `id`): pairs added together are
+# checked together (their schedules are alike), so a round's updates land on a few
+# neighbouring pages, not one page per pair as in a table ordered by phone number.
+_PAIRS = """
 CREATE TABLE IF NOT EXISTS pairs (
+    id INTEGER PRIMARY KEY,
     phone TEXT NOT NULL,
     message_id INTEGER NOT NULL,
     idx INTEGER NOT NULL,
@@ -74,11 +86,14 @@ CREATE TABLE IF NOT EXISTS pairs (
     due_at REAL,
     status TEXT,
     sequence INTEGER NOT NULL DEFAULT 0,
-    settled_at REAL,
-    PRIMARY KEY (phone, message_id)
-) WITHOUT ROWID;
+    settled_at REAL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS pairs_key ON pairs (message_id, phone);
 CREATE INDEX IF NOT EXISTS pairs_due ON pairs (due_at) WHERE due_at IS NOT NULL;
-CREATE INDEX IF NOT EXISTS pairs_message ON pairs (message_id);
+"""
+_SCHEMA = (
+    _PAIRS
+    + """
 CREATE TABLE IF NOT EXISTS changes (
     pos INTEGER PRIMARY KEY,
     phone TEXT NOT NULL,
@@ -96,14 +111,28 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 """
+)
+# Version 1 kept pairs in a table keyed by (phone, message_id): copied over in the order
+# they were sent, in the transaction that changes the version.
+_FROM_VERSION_1 = (
+    "ALTER TABLE pairs RENAME TO pairs_v1",
+    "DROP INDEX IF EXISTS pairs_due",
+    "DROP INDEX IF EXISTS pairs_message",
+    *(statement for statement in _PAIRS.split(";") if statement.strip()),
+    "INSERT INTO pairs (phone, message_id, idx, sent_at, due_at, status, sequence, settled_at) "
+    "SELECT phone, message_id, idx, sent_at, due_at, status, sequence, settled_at "
+    "FROM pairs_v1 ORDER BY sent_at, idx",
+    "DROP TABLE pairs_v1",
+)
 _CLAIM = (
-    "SELECT phone, message_id, idx, sent_at, due_at, status, sequence FROM pairs "
+    "SELECT id, phone, message_id, idx, sent_at, due_at, status, sequence FROM pairs "
     "WHERE due_at <= ? ORDER BY due_at LIMIT ?"
 )
 _ADD = (
     "INSERT OR IGNORE INTO pairs (phone, message_id, idx, sent_at, due_at) VALUES (?, ?, ?, ?, ?)"
 )
-_UPDATE = (
+_UPDATE = "UPDATE pairs SET due_at = ?, status = ?, sequence = ?, settled_at = ? WHERE id = ?"
+_UPDATE_BY_KEY = (
     "UPDATE pairs SET due_at = ?, status = ?, sequence = ?, settled_at = ? "
     "WHERE phone = ? AND message_id = ?"
 )
@@ -118,11 +147,22 @@ _TAKE = (
     "SELECT pos, idx, phone, message_id, status, previous, settled, reason, sequence, "
     "checked_at, date, code, message FROM changes WHERE pos > ? ORDER BY pos LIMIT ?"
 )
+_ROW_ID = operator.itemgetter(4)
+# Changes committed by this process, kept to be taken without reading them back (at most
+# that many: past it, they are read from the file).
+_RECENT_MAX = 65_536
 _STATUS: dict[str | None, DeliveryStatus | None] = {
     None: None,
     **{s.value: s for s in DeliveryStatus},
 }
 _REASON: dict[str | None, SettleReason | None] = {None: None, **{r.value: r for r in SettleReason}}
+# The other way: a member as its text. sqlite3 binds a plain str directly; a str subclass
+# (these enums) first goes through its adapter lookup, which costs more than the row.
+_TEXT: dict[DeliveryStatus | SettleReason | None, str | None] = {
+    None: None,
+    **{s: s.value for s in DeliveryStatus},
+    **{r: r.value for r in SettleReason},
+}
 # The watermark and a check value, so that a torn or foreign file reads as "nothing acked".
 _MARK = struct.Struct("<qq")
 _MARK_CHECK = 0x5D5A_C0FF_EE15_600D
@@ -160,7 +200,7 @@ class SQLiteStore:
         self._db: sqlite3.Connection | None = None
         self._thread: threading.Thread | None = None
         self._last = 0  # the last change position given
-        self._held: set[Key] = set()
+        self._held: dict[Key, int] = {}  # claimed pairs -> their row ids
         self._hinted: dict[Key, float] = {}  # held pairs hinted: due then once committed
         self._kept = KeptHints()
         self.bells = Bells()  # one owner: every change is this process's, and rings
@@ -172,6 +212,7 @@ class SQLiteStore:
         self._positions: dict[str, int] = {}
         self._acked: set[int] = set()
         self._watermark = 0
+        self._recent: deque[tuple[int, StatusChange]] = deque()  # (position, change)
 
     def __repr__(self) -> str:
         state = "open" if self._executor is not None else "closed"
@@ -187,6 +228,7 @@ class SQLiteStore:
         self._taken.clear()
         self._positions.clear()
         self._acked.clear()
+        self._recent.clear()
         try:
             self._watermark = await self._run(self._open)
             self.bells.due.ring()
@@ -224,8 +266,9 @@ class SQLiteStore:
         return await self._run(self._claim, now, limit)
 
     async def commit(self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange]) -> None:
-        await self._run(self._commit, updates, changes, self._watermark)
+        before = await self._run(self._commit, updates, changes, self._watermark)
         if changes:
+            self._remember(before, changes)
             self.bells.outbox.ring()
 
     async def next_due(self) -> float | None:
@@ -260,7 +303,14 @@ class SQLiteStore:
     # -- changes -----------------------------------------------------------------------
 
     async def take_changes(self, *, now: float, limit: int, lease: float) -> list[StatusChange]:
-        rows = await self._run(self._take, self._cursor, limit, self._watermark)
+        recent, cursor = self._recent, self._cursor
+        while recent and recent[0][0] <= cursor:
+            recent.popleft()  # taken from the file meanwhile
+        rows: Sequence[tuple[int, StatusChange]]
+        if recent and recent[0][0] == cursor + 1:
+            rows = [recent.popleft() for _ in range(min(limit, len(recent)))]
+        else:
+            rows = await self._run(self._take, cursor, limit, self._watermark)
         changes: list[StatusChange] = []
         for position, change in rows:
             self._taken.append(position)
@@ -294,6 +344,24 @@ class SQLiteStore:
         if now_acked:
             self.bells.room.ring()
 
+    def _remember(self, before: int, changes: Sequence[StatusChange]) -> None:
+        """Keep a commit's changes to hand out as they are (positions `before + 1`, ...).
+
+        What `take_changes` would read back from the file is what was committed, so a
+        consumer that keeps up takes the changes from memory. Not kept: more than
+        `_RECENT_MAX` changes (the consumer is behind; it reads them from the file) and a
+        date not in UTC (the file gives dates back in UTC).
+        """
+        recent = self._recent
+        if len(recent) + len(changes) > _RECENT_MAX or not all(
+            c.date is None or c.date.tzinfo is UTC for c in changes
+        ):
+            recent.clear()
+            return
+        if recent and recent[-1][0] != before:
+            recent.clear()  # not next to what is kept: start again from here
+        recent.extend(zip(itertools.count(before + 1), changes))
+
     # -- the worker thread ---------------------------------------------------------------
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -311,10 +379,15 @@ class SQLiteStore:
                 db.execute(f"PRAGMA synchronous = {self._synchronous}")
                 db.execute("PRAGMA cache_size = -16000")  # KiB: a bound, not a need
                 version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version not in (0, _SCHEMA_VERSION):
+                if version not in (0, 1, _SCHEMA_VERSION):
                     raise ClientStateError(
                         f"{self.path!r} holds watch state of a newer version ({version})"
                     )
+                if version == 1:
+                    with _transaction(db):
+                        for statement in _FROM_VERSION_1:
+                            db.execute(statement)
+                        db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 db.executescript(_SCHEMA)
                 db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
                 kept = db.execute("SELECT value FROM meta WHERE key = 'last_position'").fetchone()
@@ -332,7 +405,7 @@ class SQLiteStore:
             self._unmap()
             raise
         self._db = db
-        self._held = set()
+        self._held = {}
         if self._hinted:  # held when the last owner stopped: due at their hint now
             db.executemany(
                 "UPDATE pairs SET due_at = min(due_at, ?) WHERE phone = ? AND message_id = ?",
@@ -349,7 +422,7 @@ class SQLiteStore:
                 db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
                 db.close()
         finally:
-            self._held = set()
+            self._held = {}
             self._unmap()
 
     def _unmap(self) -> None:
@@ -374,7 +447,7 @@ class SQLiteStore:
             pairs = [_hinted(p, kept.due_at(p.phone_number, p.message_id)) for p in pairs]
         with _transaction(db):
             before = db.total_changes
-            db.executemany(_ADD, sorted(pairs))  # key order: see _commit
+            db.executemany(_ADD, pairs)
             return db.total_changes - before
 
     def _hint(self, message_id: int, phone_number: str | None, now: float) -> int:
@@ -411,46 +484,58 @@ class SQLiteStore:
     def _claim(self, now: float, limit: int) -> list[WatchedPair]:
         held = self._held
         self._kept.expire(now)
-        rows = self._conn().execute(_CLAIM, (now, limit + len(held))).fetchall()
+        rows = self._conn().execute(_CLAIM, (now, limit + len(held)))  # a row at a time
         claimed: list[WatchedPair] = []
-        status = _STATUS
-        for phone, message_id, index, sent_at, due_at, last, sequence in rows:
+        append, new, status = claimed.append, WatchedPair._make, _STATUS
+        for row_id, phone, message_id, index, sent_at, due_at, last, sequence in rows:
             key = (phone, message_id)
             if key in held:
                 continue
-            held.add(key)
-            claimed.append(
-                WatchedPair(phone, message_id, index, sent_at, due_at, status[last], sequence)
-            )
+            held[key] = row_id
+            append(new((phone, message_id, index, sent_at, due_at, status[last], sequence)))
             if len(claimed) == limit:
                 break
         return claimed
 
     def _commit(
         self, updates: Sequence[PairUpdate], changes: Sequence[StatusChange], watermark: int
-    ) -> None:
-        db = self._conn()
+    ) -> int:
+        """The round's transaction; returns the position before its first change."""
+        # Anything else as it is: sqlite3 refuses what it cannot store, and the round with it.
+        db, held, text = self._conn(), self._held, _TEXT.get
+        by_id: list[tuple[Any, ...]] = []
+        by_key: list[tuple[Any, ...]] = []  # committed without a claim: found by key
+        for phone, message_id, due_at, status, sequence, settled_at in (
+            map(self._with_hint, updates) if self._hinted else updates
+        ):
+            row_id = held.pop((phone, message_id), None)  # released, whatever comes of it
+            if row_id is None:
+                by_key.append(
+                    (due_at, text(status, status), sequence, settled_at, phone, message_id)
+                )
+            else:
+                by_id.append((due_at, text(status, status), sequence, settled_at, row_id))
+        # A page comes in due order, each due time's pairs in row order: sorting the rows
+        # makes the B-tree be walked once, not once per due time.
+        by_id.sort(key=_ROW_ID)
         with _transaction(db):
-            rows = [
-                (u.due_at, u.status, u.sequence, u.settled_at, u.phone_number, u.message_id)
-                for u in (map(self._with_hint, updates) if self._hinted else updates)
-            ]
-            rows.sort(key=_by_key)  # in key order, the B-tree is walked once, not at random
-            db.executemany(_UPDATE, rows)
+            db.executemany(_UPDATE, by_id)
+            if by_key:
+                db.executemany(_UPDATE_BY_KEY, by_key)
             last = self._last
             if changes:
                 db.executemany(
                     _APPEND,
-                    [
+                    (  # one row at a time: a page's changes are not copied into a list
                         (
                             position,
                             c.phone_number,
                             c.message_id,
                             c.index,
-                            c.status,
-                            c.previous,
+                            text(c.status, c.status),
+                            text(c.previous, c.previous),
                             c.settled,
-                            c.reason,
+                            text(c.reason, c.reason),
                             c.sequence,
                             c.checked_at,
                             None if c.date is None else c.date.timestamp(),
@@ -458,14 +543,12 @@ class SQLiteStore:
                             c.message,
                         )
                         for position, c in enumerate(changes, last + 1)
-                    ],
+                    ),
                 )
                 db.execute(_LAST, (last + len(changes),))
             db.execute("DELETE FROM changes WHERE pos <= ?", (watermark,))
         self._last = last + len(changes)
-        held = self._held
-        for u in updates:
-            held.discard((u.phone_number, u.message_id))
+        return last
 
     def _with_hint(self, update: PairUpdate) -> PairUpdate:
         at = self._hinted.pop((update.phone_number, update.message_id), None)
@@ -503,7 +586,7 @@ class SQLiteStore:
         return [
             (
                 position,
-                StatusChange(
+                new_change(
                     index,
                     phone,
                     message_id,
@@ -538,10 +621,6 @@ class SQLiteStore:
 
 def _hinted(pair: NewPair, at: float | None) -> NewPair:
     return pair if at is None or at >= pair.due_at else pair._replace(due_at=at)
-
-
-def _by_key(row: tuple[Any, ...]) -> tuple[str, int]:
-    return row[4], row[5]
 
 
 @contextlib.contextmanager

@@ -108,6 +108,7 @@ from ._records import (
     StatusChange,
     StoreCounts,
     WatchedPair,
+    new_change,
 )
 
 __all__ = ["RECHECK", "RedisWatchStore", "WatchStoreUnavailableError"]
@@ -659,7 +660,7 @@ def _dump(c: StatusChange) -> bytes:
 def _load(raw: bytes | str) -> StatusChange:
     (index, phone, message_id, status, previous, settled, reason, sequence, checked_at, date,
      code, message) = orjson.loads(raw)  # fmt: skip
-    return StatusChange(
+    return new_change(
         index,
         phone,
         message_id,
