@@ -356,6 +356,14 @@ async def test_sent_at_forms_and_bad_input() -> None:
             await w.add([(phone(3), 1), ("not a phone", 1)])
         with pytest.raises(InvalidInputError):
             await w.add("+33612345678")  # type: ignore[arg-type]
+        # Epoch milliseconds, the usual slip: the first check would come in 55,000 years.
+        with pytest.raises(InvalidInputError, match="milliseconds"):
+            await w.add([(phone(3), 1)], sent_at=int(T0 * 1000))
+        with pytest.raises(InvalidInputError, match="milliseconds"):
+            await w.add([(phone(3), 1)], sent_at=[datetime.fromtimestamp(T0 + 2 * 86_400, tz=UTC)])
+        with pytest.raises(InvalidInputError, match="iterable of times"):
+            await w.add([(phone(3), 1)], sent_at="yesterday")  # type: ignore[arg-type]
+        assert await w.add([(phone(4), 1)], sent_at=T0 + 60) == 1  # a skewed clock: fine
         first = await anext(aiter(w.changes()))
     # The earliest send is asked first: sent 2,000 s ago, its first check long past.
     assert (first.phone_number, first.checked_at) == (phone(2), T0)

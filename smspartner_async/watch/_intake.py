@@ -71,6 +71,12 @@ class Intake:
         return await self._store.hint(key, phone, now=self._clock())
 
 
+#: How far ahead of the watch's clock a send time may be (clocks of two hosts disagree a
+#: little); past that it is a mistake, most often epoch milliseconds, and the pair's first
+#: check would come in centuries: refused.
+FUTURE_SLACK = 24 * 3600.0
+
+
 def _epoch(value: object, now: float) -> float:
     if value is None:
         return now
@@ -79,10 +85,17 @@ def _epoch(value: object, now: float) -> float:
             raise InvalidInputError(
                 "sent_at must be an aware datetime (with a tzinfo)", value=value
             )
-        return value.timestamp()
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        sent = value.timestamp()
+    elif isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise InvalidInputError("sent_at must be epoch seconds or a datetime", value=value)
-    return float(value)
+    else:
+        sent = float(value)
+    if sent > now + FUTURE_SLACK:
+        raise InvalidInputError(
+            "sent_at is more than a day ahead of the clock (epoch milliseconds? give seconds)",
+            value=value,
+        )
+    return sent
 
 
 async def _new_pairs(
@@ -93,6 +106,8 @@ async def _new_pairs(
     schedule: Schedule,
 ) -> AsyncIterator[list[NewPair]]:
     """Validated store records, `_ADD_CHUNK` at a time, each with its position and times."""
+    if isinstance(sent_at, str | bytes):
+        raise InvalidInputError("sent_at must be a time or an iterable of times", value=sent_at)
     if sent_at is None or isinstance(sent_at, int | float | datetime):
         one = _epoch(sent_at, now)
         times: Iterator[float] = itertools.repeat(one)
