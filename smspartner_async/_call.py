@@ -56,8 +56,17 @@ _HEADERS = {"Accept-Encoding": "gzip, deflate", "Content-Type": "application/jso
 _ACCEPT = {"json": "application/json", "xml": "application/xml"}
 
 
-class _Prepared:
-    """A request's URL and body, which carry the key: hidden from repr and tracebacks."""
+class _KeyHidden:
+    """A holder of what carries the key, hidden from repr and so from tracebacks' locals."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<request to the SMS Partner API, key hidden>"
+
+
+class _Prepared(_KeyHidden):
+    """A request's URL and body, which carry the key."""
 
     __slots__ = ("content", "url")
 
@@ -65,11 +74,8 @@ class _Prepared:
         self.url = url
         self.content = content
 
-    def __repr__(self) -> str:
-        return "<request to the SMS Partner API, key hidden>"
 
-
-class _Sending:
+class _Sending(_KeyHidden):
     """The `httpx.Request` of one exchange: its URL or body carries the key, and its repr
     shows the URL. Held in this instead of a local, so that no frame a cancellation or an
     error passes through shows it to a tracker rendering locals."""
@@ -78,9 +84,6 @@ class _Sending:
 
     def __init__(self, request: httpx.Request) -> None:
         self.request = request
-
-    def __repr__(self) -> str:
-        return "<request to the SMS Partner API, key hidden>"
 
 
 @attrs.define

@@ -309,10 +309,16 @@ def _hook_status_error(response: httpx.Response, endpoint: str) -> SMSPartnerErr
         return rate_limited(response.headers, endpoint)
     why = "raised by the http_client's own event hook"
     if server_failed(status):
-        error = ServerError(None, why, status_code=status, endpoint=endpoint)
-        error.retry_after = parse_retry_after(response.headers)
-        return error
+        return _server_error(why, status, response.headers, endpoint)
     return APIError(None, why, status_code=status, endpoint=endpoint)
+
+
+def _server_error(
+    message: str, status_code: int, headers: Mapping[str, str], endpoint: str
+) -> ServerError:
+    error = ServerError(None, message, status_code=status_code, endpoint=endpoint)
+    error.retry_after = parse_retry_after(headers)  # a 503 may say when to come back
+    return error
 
 
 def rate_limited(headers: Mapping[str, str], endpoint: str) -> RateLimitError:
@@ -326,11 +332,7 @@ def undecodable(
     """A body that does not decode: a server error on 408/5xx (a proxy's HTML page), else
     the format error itself, told its status and endpoint."""
     if server_failed(status_code) and exc.retryable:
-        error = ServerError(
-            None, f"server error, body: {exc.excerpt!r}", status_code=status_code, endpoint=endpoint
-        )
-        error.retry_after = parse_retry_after(headers)  # a 503 may say when to come back
-        return error
+        return _server_error(f"server error, body: {exc.excerpt!r}", status_code, headers, endpoint)
     exc.status_code, exc.endpoint = status_code, endpoint
     return exc
 

@@ -25,7 +25,7 @@ from ._io import (
     open_output,
     recipient_row,
 )
-from ._options import ONE_CALL, output_options, shared_options, with_settings
+from ._options import ONE_CALL, file_format_option, output_options, shared_options, with_settings
 from ._report import Summary, format_stats, mismatch, no_color, progress_bar, stderr_is_terminal
 from ._session import EXIT_CODES, ONE_CALL_EXIT_CODES, Settings, exit_codes, open_client, run
 from ._watch import watch
@@ -210,11 +210,7 @@ SAMPLE_FIELDS = ("phone_number", "message_id")
     default="-",
     help="Where the pairs go (default: stdout).",
 )
-@click.option(
-    "--output-format",
-    type=click.Choice(["csv", "jsonl"]),
-    help="Default: from the file name (.csv, .jsonl), else CSV.",
-)
+@file_format_option
 @with_settings((), implied=("sandbox",))
 def sample(
     _: Settings, count: int, national_share: float, output: str, output_format: str | None

@@ -23,6 +23,7 @@ from ._session import Settings, setup_logging
 __all__ = [
     "EVERY",
     "ONE_CALL",
+    "file_format_option",
     "input_options",
     "output_options",
     "shared_options",
@@ -160,6 +161,14 @@ def _typed(ctx: click.Context, name: str) -> bool:
 def _given(ctx: click.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is not None and source is not ParameterSource.DEFAULT
+
+
+#: `--output-format` of the commands that write rows to a file only (`sample`, `watch`).
+file_format_option = click.option(
+    "--output-format",
+    type=click.Choice(["csv", "jsonl"]),
+    help="Default: from the file name (.csv, .jsonl), else CSV.",
+)
 
 
 def output_options(command: Callable[..., Any]) -> Callable[..., Any]:

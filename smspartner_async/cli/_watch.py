@@ -33,7 +33,7 @@ from ..watch import MemoryStore, Schedule, SQLiteStore, StoreCounts, Watcher, Wa
 from ._input import InputSpec, checked_pairs
 from ._io import CHANGE_FIELDS, change_row, format_of, open_output
 from ._listen import Listener, Lookups, listen_address, listening
-from ._options import input_options, with_settings
+from ._options import file_format_option, input_options, with_settings
 from ._read import InputFormat, PairReader
 from ._report import BadRows
 from ._session import BAD_INPUT, Settings, exit_codes, open_client, run
@@ -125,11 +125,7 @@ def _state_file(_ctx: click.Context, _param: click.Parameter, path: Path | None)
     default="-",
     help="Where the changes go, one row each (default: stdout). Appended to when resuming.",
 )
-@click.option(
-    "--output-format",
-    type=click.Choice(["csv", "jsonl"]),
-    help="Default: from the file name (.csv, .jsonl), else CSV.",
-)
+@file_format_option
 @click.option(
     "--listen",
     metavar="HOST:PORT",
