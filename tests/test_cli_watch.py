@@ -190,7 +190,16 @@ def start(tmp_path: Path, speed: str) -> subprocess.Popen[str]:
     args = watch_args(tmp_path, tmp_path / "changes.jsonl", speed)
     command = [sys.executable, "-m", "smspartner_async.cli", *args]
     env = {**os.environ, "NO_COLOR": "1"}
-    return subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    # As from a terminal: a test run started in the background of a non-interactive shell
+    # ignores SIGINT, and a child inheriting that ignores Ctrl-C by design (Python then sets
+    # no KeyboardInterrupt handler), which would fail the SIGINT case for the launcher's sake.
+    return subprocess.Popen(
+        command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=_default_sigint
+    )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_rows(path: Path, count: int, process: subprocess.Popen[str]) -> None:
